@@ -1,0 +1,161 @@
+package reports
+
+import (
+	"bytes"
+	"encoding/base64"
+	"html/template"
+)
+
+// htmlPage is the HTML report: one file, inline CSS, no scripts, nothing
+// fetched from anywhere. Every value is escaped by html/template; the only
+// value marked safe is the data: URI of the plot, built here from bytes.
+var htmlPage = template.Must(template.New("report").
+	Funcs(template.FuncMap{"inc": func(i int) int { return i + 1 }}).
+	Parse(`<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.V.Title}}</title>
+<style>
+body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1f2328; margin: 0 auto; max-width: 1260px; padding: 1.5em 2em 4em; }
+h1 { font-size: 1.7em; margin-bottom: .2em; }
+h2 { border-bottom: 1px solid #d0d7de; padding-bottom: .2em; margin-top: 1.8em; }
+h3 { font-size: 1.05em; }
+.verdict { display: inline-block; padding: .1em .55em; border-radius: 4px; color: #fff; font-weight: 700; letter-spacing: .03em; }
+.valid { background: #1a7f37; } .invalid { background: #cf222e; } .unknown { background: #9a6700; }
+table { border-collapse: collapse; margin: .6em 0 1em; font-size: .93em; }
+th, td { border: 1px solid #d0d7de; padding: .25em .6em; text-align: left; vertical-align: top; }
+th { background: #f6f8fa; }
+td.n { text-align: right; font-variant-numeric: tabular-nums; }
+tr.total td { font-weight: 700; }
+table.facts th { width: 8em; }
+code, pre, td.v { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .92em; }
+td.v { word-break: break-all; max-width: 22em; }
+pre { background: #f6f8fa; border: 1px solid #d0d7de; border-radius: 4px; padding: .7em 1em; overflow-x: auto; white-space: pre-wrap; }
+.note { color: #57606a; font-size: .92em; }
+img.plot { max-width: 100%; height: auto; border: 1px solid #d0d7de; }
+</style>
+</head>
+<body>
+{{- $v := .V}}
+<h1>{{$v.Title}} <span class="verdict {{$v.Class}}">{{$v.Verdict}}</span></h1>
+
+<h2 id="summary">{{.S.Summary}}</h2>
+<p>{{$v.Story}}</p>
+<table class="facts">
+{{- range $v.Facts}}
+<tr><th>{{index . 0}}</th><td>{{index . 1}}</td></tr>
+{{- end}}
+</table>
+{{- if $v.Notes}}
+<p>Noticed by the lab:</p>
+<ul>{{range $v.Notes}}<li>{{.}}</li>{{end}}</ul>
+{{- end}}
+
+<h2 id="impact">{{.S.Impact}}</h2>
+<p class="note">{{.ImpactNote}}</p>
+<table>
+<tr><th>Node</th><th>Attempted</th><th>OK</th><th>Failed</th><th>Unknown</th></tr>
+{{- range $v.ByNode}}
+<tr><td>{{.Node}}</td><td class="n">{{.Attempted}}</td><td class="n">{{.OK}}</td><td class="n">{{.Fail}}</td><td class="n">{{.Unknown}}</td></tr>
+{{- end}}
+<tr class="total"><td>total</td><td class="n">{{$v.Total.Attempted}}</td><td class="n">{{$v.Total.OK}}</td><td class="n">{{$v.Total.Fail}}</td><td class="n">{{$v.Total.Unknown}}</td></tr>
+</table>
+<table>
+<tr><th>Phase</th><th>Time</th><th>Attempted</th><th>OK</th><th>Failed</th><th>Unknown</th><th>p50</th><th>p99</th></tr>
+{{- range $v.Phases}}
+<tr><td>{{.Name}}</td><td>{{.Spans}}</td><td class="n">{{.Attempted}}</td><td class="n">{{.OK}}</td><td class="n">{{.Fail}}</td><td class="n">{{.Unknown}}</td><td class="n">{{.P50}}</td><td class="n">{{.P99}}</td></tr>
+{{- end}}
+</table>
+{{- if .Plot}}
+<img class="plot" src="{{.Plot}}" width="1200" height="500" alt="Latency of each operation over time, fault windows shaded">
+<p class="note">{{.PlotNote}}</p>
+{{- end}}
+
+<h2 id="timeline">{{.S.Timeline}}</h2>
+{{- if $v.Timeline}}
+<table>
+<tr><th>Time (s)</th><th>Event</th><th>Detail</th></tr>
+{{- range $v.Timeline}}
+<tr><td class="n">{{.At}}</td><td>{{.What}}</td><td>{{.Detail}}</td></tr>
+{{- end}}
+</table>
+{{- else}}
+<p>Nothing to show: no fault, error burst or anomaly was recorded.</p>
+{{- end}}
+
+<h2 id="anomalies">{{.S.Anomalies}}</h2>
+{{- if not $v.Anoms}}
+<p>The checker reported no anomaly.</p>
+{{- end}}
+{{- range $i, $a := $v.Anoms}}
+<h3>{{inc $i}}. {{$a.Title}} at {{$a.At}} s</h3>
+{{- if $a.Summary}}
+<p>{{$a.Summary}}</p>
+{{- end}}
+<p>{{$a.InEffect}}</p>
+{{- if $a.Ops}}
+<table>
+<tr><th>Process</th><th>Node</th><th>F</th><th>Key</th><th>Input</th><th>Output</th><th>Call (s)</th><th>Return (s)</th><th>Type</th><th>Error</th></tr>
+{{- range $a.Ops}}
+<tr><td>{{.Process}}</td><td>{{.Node}}</td><td>{{.F}}</td><td class="v">{{.Key}}</td><td class="v">{{.Input}}</td><td class="v">{{.Output}}</td><td class="n">{{.Call}}</td><td>{{.Return}}</td><td>{{.Type}}</td><td class="v">{{.Error}}</td></tr>
+{{- end}}
+</table>
+{{- end}}
+{{- end}}
+
+<h2 id="recovery">{{.S.Recovery}}</h2>
+<p class="note">{{.RecoveryNote}}</p>
+{{- if $v.Recovery}}
+<table>
+<tr><th>Fault</th><th>Healed at (s)</th><th>Back to 80% of the earlier ok rate after</th></tr>
+{{- range $v.Recovery}}
+<tr><td>{{.Fault}}</td><td class="n">{{.Healed}}</td><td>{{.Result}}</td></tr>
+{{- end}}
+</table>
+{{- else}}
+<p>No fault was healed during the run.</p>
+{{- end}}
+
+<h2 id="reproduce">{{.S.Reproduce}}</h2>
+{{- if $v.Command}}
+<pre><code>{{$v.Command}}</code></pre>
+{{- else}}
+<p>The runner did not record a command.</p>
+{{- end}}
+
+<h2 id="files">{{.S.Files}}</h2>
+{{- if $v.Files}}
+<ul>{{range $v.Files}}<li><a href="{{.}}">{{.}}</a></li>{{end}}</ul>
+{{- else}}
+<p>No other files.</p>
+{{- end}}
+</body>
+</html>
+`))
+
+type sections struct {
+	Summary, Impact, Timeline, Anomalies, Recovery, Reproduce, Files string
+}
+
+func renderHTML(v *view, plotPNG []byte) ([]byte, error) {
+	data := struct {
+		V                                  *view
+		S                                  sections
+		Plot                               template.URL
+		ImpactNote, RecoveryNote, PlotNote string
+	}{
+		V:          v,
+		S:          sections{secSummary, secImpact, secTimeline, secAnomalies, secRecovery, secReproduce, secFiles},
+		ImpactNote: impactNote, RecoveryNote: recoveryNote, PlotNote: plotNote,
+	}
+	if len(plotPNG) > 0 {
+		data.Plot = template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(plotPNG))
+	}
+	var buf bytes.Buffer
+	if err := htmlPage.Execute(&buf, data); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}

@@ -1,0 +1,305 @@
+package reports
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/lab-chaos/lab/history"
+)
+
+// view is a run digested for rendering: every number and phrase both
+// reports show, computed once, as plain strings. The Markdown and HTML
+// renderers only lay it out and escape it.
+type view struct {
+	run      *Run
+	ops      []history.Op
+	windows  []history.Window
+	end      int64 // end of the record, ns
+	never    int   // info ops that never completed (not on the plot)
+	Title    string
+	Verdict  string // VALID, INVALID or UNKNOWN
+	Class    string // valid, invalid or unknown
+	Facts    [][2]string
+	Story    string
+	Total    counts
+	ByNode   []nodeCounts
+	Phases   []phaseView
+	Timeline []rowView
+	Anoms    []anomalyView
+	Recovery []recoveryView
+	Notes    []string
+	Command  string
+	Files    []string
+}
+
+type phaseView struct {
+	Name, Spans string
+	counts
+	P50, P99 string
+}
+
+type rowView struct{ At, What, Detail string }
+
+type anomalyView struct {
+	Title, At, Summary, InEffect string
+	Ops                          []opView
+}
+
+type opView struct {
+	Process, Node, F, Key, Input, Output, Call, Return, Type, Error string
+}
+
+type recoveryView struct{ Fault, Healed, Result string }
+
+func newView(run *Run) *view {
+	if run == nil {
+		run = &Run{}
+	}
+	ops, _, problems := history.Pair(run.Events)
+	v := &view{
+		run:     run,
+		ops:     ops,
+		windows: history.FaultWindows(run.Events),
+		end:     endOf(run.Events),
+		Command: run.Command,
+		Files:   run.Files,
+	}
+	switch run.Verdict {
+	case Valid, Invalid:
+		v.Class = run.Verdict
+	default:
+		v.Class = Unknown
+	}
+	v.Verdict = strings.ToUpper(v.Class)
+	name := run.Scenario
+	if name == "" {
+		name = "unnamed scenario"
+	}
+	v.Title = name + ": " + v.Verdict
+	for _, op := range ops {
+		if op.Type == history.Info && op.Completed < 0 {
+			v.never++
+		}
+	}
+
+	v.Total = countOps(ops)
+	v.ByNode = countByNode(ops, run.Nodes)
+	for _, p := range phases(ops, v.windows, v.end) {
+		pv := phaseView{Name: p.Name, counts: p.counts, P50: "–", P99: "–"}
+		var spans []string
+		for _, s := range p.Spans {
+			spans = append(spans, spanText(s[0], s[1]))
+		}
+		pv.Spans = strings.Join(spans, ", ")
+		if p.OK > 0 {
+			pv.P50, pv.P99 = millis(p.P50), millis(p.P99)
+		}
+		v.Phases = append(v.Phases, pv)
+	}
+	for _, r := range timeline(v.windows, errorBursts(ops), run.Anomalies) {
+		v.Timeline = append(v.Timeline, rowView{At: at(r.Time), What: r.What, Detail: r.Detail})
+	}
+	for _, a := range run.Anomalies {
+		v.Anoms = append(v.Anoms, v.anomaly(a))
+	}
+	for _, r := range recoveries(ops, v.windows, v.end) {
+		rv := recoveryView{Fault: faultName(r.Window.Fault), Healed: at(r.Window.End)}
+		switch {
+		case r.Note != "":
+			rv.Result = "not measured: " + r.Note
+		case r.Recovered:
+			rv.Result = fmt.Sprintf("%s (baseline %.1f ok/s)", seconds(r.After), r.Baseline)
+		default:
+			rv.Result = fmt.Sprintf("did not recover within the run (baseline %.1f ok/s)", r.Baseline)
+		}
+		v.Recovery = append(v.Recovery, rv)
+	}
+	v.Notes = append(v.Notes, run.Notes...)
+	if len(problems) > 0 {
+		v.Notes = append(v.Notes, fmt.Sprintf("the history has %d pairing problem(s); the first, at event %d: %s",
+			len(problems), problems[0].Index, problems[0].Msg))
+	}
+	v.Facts = v.facts()
+	v.Story = v.story()
+	return v
+}
+
+func (v *view) duration() time.Duration {
+	if v.run.Wall > 0 {
+		return v.run.Wall
+	}
+	return time.Duration(v.end)
+}
+
+func (v *view) facts() [][2]string {
+	r := v.run
+	or := func(s, dflt string) string {
+		if s == "" {
+			return dflt
+		}
+		return s
+	}
+	scenario := or(r.Scenario, "(unnamed)")
+	if r.ScenarioFile != "" {
+		scenario += " (" + r.ScenarioFile + ")"
+	}
+	started := "not recorded"
+	if !r.Started.IsZero() {
+		started = r.Started.UTC().Format("2006-01-02 15:04:05 MST")
+	}
+	verdict := v.Verdict
+	if r.VerdictNote != "" {
+		verdict += ": " + r.VerdictNote
+	}
+	return [][2]string{
+		{"Scenario", scenario},
+		{"System", or(r.System, "not recorded")},
+		{"Nodes", or(strings.Join(r.Nodes, ", "), "not recorded")},
+		{"Workload", or(r.Workload, "not recorded")},
+		{"Seed", fmt.Sprint(r.Seed)},
+		{"Started", started},
+		{"Duration", v.duration().Round(100 * time.Millisecond).String()},
+		{"Verdict", verdict},
+	}
+}
+
+// story is the summary's narrative, stated from the record only.
+func (v *view) story() string {
+	r := v.run
+	var b strings.Builder
+	fmt.Fprintf(&b, "The lab ran scenario %s", quoteOr(r.Scenario, "(unnamed)"))
+	if r.System != "" {
+		fmt.Fprintf(&b, " against %s", r.System)
+	}
+	fmt.Fprintf(&b, " for %s with seed %d. ", v.duration().Round(100*time.Millisecond), r.Seed)
+	t := v.Total
+	if t.Attempted == 0 {
+		b.WriteString("No client operation was recorded. ")
+	} else {
+		fmt.Fprintf(&b, "Clients attempted %d %s: %d succeeded, %d failed and %d ended with an unknown outcome. ",
+			t.Attempted, plural(t.Attempted, "operation", "operations"), t.OK, t.Fail, t.Unknown)
+	}
+	switch n := len(v.windows); n {
+	case 0:
+		b.WriteString("No fault was injected. ")
+	default:
+		kinds := map[string]int{}
+		var names []string
+		unhealed := 0
+		for _, w := range v.windows {
+			k := faultName(w.Fault)
+			if kinds[k] == 0 {
+				names = append(names, k)
+			}
+			kinds[k]++
+			if w.End < 0 || w.Fault.Error != "" {
+				unhealed++
+			}
+		}
+		sort.Strings(names)
+		var parts []string
+		for _, k := range names {
+			parts = append(parts, fmt.Sprintf("%d × %s", kinds[k], k))
+		}
+		fmt.Fprintf(&b, "The nemesis injected %d %s (%s); ", n, plural(n, "fault", "faults"), strings.Join(parts, ", "))
+		if unhealed == 0 {
+			b.WriteString("all were healed. ")
+		} else {
+			fmt.Fprintf(&b, "%d %s not healed cleanly by the end of the run. ", unhealed, plural(unhealed, "was", "were"))
+		}
+	}
+	switch a := len(r.Anomalies); {
+	case a > 0:
+		first := r.Anomalies[0]
+		for _, x := range r.Anomalies {
+			if x.Time < first.Time {
+				first = x
+			}
+		}
+		fmt.Fprintf(&b, "The checker found %d %s; the first (%s) was observed at %s s", a,
+			plural(a, "anomaly", "anomalies"), anomalyLine(first), at(first.Time))
+		if in := faultsAt(v.windows, first.Time); len(in) > 0 {
+			fmt.Fprintf(&b, ", while %s was in effect", faultList(in))
+		} else {
+			b.WriteString(", while no fault was in effect")
+		}
+		b.WriteString(". ")
+	case v.Class == Valid:
+		b.WriteString("The checker found no anomaly. ")
+	}
+	switch v.Class {
+	case Valid:
+		b.WriteString("The verdict is VALID: the history is consistent with the model.")
+	case Invalid:
+		b.WriteString("The verdict is INVALID.")
+	default:
+		b.WriteString("The verdict is UNKNOWN: the checker could not decide")
+		if r.VerdictNote != "" {
+			b.WriteString(" (" + r.VerdictNote + ")")
+		}
+		b.WriteString(", which is not a pass.")
+	}
+	return b.String()
+}
+
+func (v *view) anomaly(a Anomaly) anomalyView {
+	av := anomalyView{Title: anomalyLine(a), At: at(a.Time), Summary: a.Summary}
+	if av.Title == "" {
+		av.Title = "anomaly"
+	}
+	if in := faultsAt(v.windows, a.Time); len(in) > 0 {
+		av.InEffect = "Faults in effect at that time (possible contributing factors): " + faultList(in) + "."
+	} else {
+		av.InEffect = "No fault was in effect at that time."
+	}
+	for _, op := range a.Ops {
+		ov := opView{
+			Process: op.Process.String(), Node: op.Node, F: op.F, Key: op.Key,
+			Call: at(op.Call), Type: string(op.Type), Error: op.Error,
+		}
+		if !op.Input.IsNil() {
+			ov.Input = op.Input.String()
+		}
+		if op.Type == history.OK {
+			ov.Output = op.Output.String()
+		}
+		switch {
+		case op.Type != history.Info:
+			ov.Return = at(op.Return)
+		case op.Completed >= 0:
+			ov.Return = "unknown (gave up at " + at(op.Completed) + ")"
+		default:
+			ov.Return = "unknown (never returned)"
+		}
+		av.Ops = append(av.Ops, ov)
+	}
+	return av
+}
+
+func faultList(ws []history.Window) string {
+	var parts []string
+	for _, w := range ws {
+		s := faultName(w.Fault)
+		if len(w.Fault.Groups) > 0 {
+			s += " [" + groupsText(w.Fault.Groups) + "]"
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, " and ")
+}
+
+func quoteOr(s, dflt string) string {
+	if s == "" {
+		return dflt
+	}
+	return fmt.Sprintf("%q", s)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
