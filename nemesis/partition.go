@@ -1,0 +1,251 @@
+package nemesis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// Nodes is what partitions need of the runtime: node addresses, and the PID
+// whose network namespace is the node's.
+type Nodes interface {
+	Names() []string
+	Addr(node string) (netip.Addr, bool)
+	Pid(ctx context.Context, node string) (int, error)
+}
+
+// Cut is a set of blocked links: Drops[a] lists the nodes a exchanges no
+// packets with. A symmetric partition lists each pair on both sides.
+type Cut struct {
+	Drops map[string][]string
+}
+
+// Pairs returns the blocked links as sorted "a-b" strings, each once.
+func (c Cut) Pairs() []string {
+	seen := map[string]bool{}
+	for a, bs := range c.Drops {
+		for _, b := range bs {
+			x, y := a, b
+			if y < x {
+				x, y = y, x
+			}
+			seen[x+"-"+y] = true
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for p := range seen {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// CutBetween blocks every link between nodes of different groups.
+func CutBetween(groups [][]string) Cut {
+	c := Cut{Drops: map[string][]string{}}
+	for i, g := range groups {
+		for j, h := range groups {
+			if i == j {
+				continue
+			}
+			for _, a := range g {
+				c.Drops[a] = append(c.Drops[a], h...)
+			}
+		}
+	}
+	for a := range c.Drops {
+		sort.Strings(c.Drops[a])
+	}
+	return c
+}
+
+// Partitioner cuts and heals links between nodes.
+type Partitioner struct {
+	nodes Nodes
+	mu    sync.Mutex
+	// active faults: id -> namespaces where a table was written
+	active map[int][]*nsTable
+}
+
+type nsTable struct {
+	node  string
+	ns    netns.NsHandle
+	table *nftables.Table
+}
+
+var _ Nemesis = (*Partitioner)(nil)
+
+// NewPartitioner returns a partitioner over nodes.
+func NewPartitioner(nodes Nodes) *Partitioner {
+	return &Partitioner{nodes: nodes, active: map[int][]*nsTable{}}
+}
+
+// Name is "partition".
+func (*Partitioner) Name() string { return "partition" }
+
+func tableName(id int) string { return fmt.Sprintf("lab-f%d", id) }
+
+// Cut applies cut as fault id. On error, whatever was applied is healed
+// before returning: nothing is half-applied.
+func (p *Partitioner) Cut(ctx context.Context, id int, cut Cut) (err error) {
+	p.mu.Lock()
+	if _, ok := p.active[id]; ok {
+		p.mu.Unlock()
+		return fmt.Errorf("fault %d is already in effect", id)
+	}
+	p.active[id] = nil
+	p.mu.Unlock()
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, p.Heal(context.WithoutCancel(ctx), id))
+		}
+	}()
+	names := make([]string, 0, len(cut.Drops))
+	for n := range cut.Drops {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, node := range names {
+		var peers []netip.Addr
+		for _, peer := range cut.Drops[node] {
+			a, ok := p.nodes.Addr(peer)
+			if !ok {
+				return fmt.Errorf("partition: no node %q", peer)
+			}
+			peers = append(peers, a)
+		}
+		pid, err := p.nodes.Pid(ctx, node)
+		if err != nil {
+			return fmt.Errorf("partition %s: %w", node, err)
+		}
+		ns, err := netns.GetFromPid(pid)
+		if err != nil {
+			return fmt.Errorf("partition %s: network namespace of pid %d: %w", node, pid, err)
+		}
+		t := &nsTable{node: node, ns: ns, table: &nftables.Table{Family: nftables.TableFamilyIPv4, Name: tableName(id)}}
+		p.mu.Lock()
+		p.active[id] = append(p.active[id], t)
+		p.mu.Unlock()
+		if err := writeDropTable(t, peers); err != nil {
+			return fmt.Errorf("partition %s: %w", node, err)
+		}
+	}
+	return nil
+}
+
+// writeDropTable creates the fault's table in one namespace: two base chains
+// dropping every packet from (input) and to (output) the peers.
+func writeDropTable(t *nsTable, peers []netip.Addr) error {
+	conn, err := nftables.New(nftables.WithNetNSFd(int(t.ns)))
+	if err != nil {
+		return err
+	}
+	tbl := conn.AddTable(t.table)
+	accept := nftables.ChainPolicyAccept
+	in := conn.AddChain(&nftables.Chain{Name: "input", Table: tbl, Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookInput, Priority: nftables.ChainPriorityFilter, Policy: &accept})
+	out := conn.AddChain(&nftables.Chain{Name: "output", Table: tbl, Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookOutput, Priority: nftables.ChainPriorityFilter, Policy: &accept})
+	for _, a := range peers {
+		ip := a.As4()
+		// ip saddr <peer> drop; ip daddr <peer> drop. The IPv4 header
+		// holds the source address at offset 12 and the destination at 16.
+		conn.AddRule(&nftables.Rule{Table: tbl, Chain: in, Exprs: dropAddr(12, ip[:])})
+		conn.AddRule(&nftables.Rule{Table: tbl, Chain: out, Exprs: dropAddr(16, ip[:])})
+	}
+	if err := conn.Flush(); err != nil {
+		return fmt.Errorf("nftables: %w", err)
+	}
+	// Read the rules back: the cut is in effect only if the kernel has them.
+	for _, ch := range []*nftables.Chain{in, out} {
+		rules, err := conn.GetRules(tbl, ch)
+		if err != nil {
+			return fmt.Errorf("nftables: read back %s: %w", ch.Name, err)
+		}
+		if len(rules) != len(peers) {
+			return fmt.Errorf("nftables: %s chain has %d rules, want %d", ch.Name, len(rules), len(peers))
+		}
+	}
+	return nil
+}
+
+func dropAddr(offset uint32, ip []byte) []expr.Any {
+	return []expr.Any{
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: offset, Len: 4},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ip},
+		&expr.Counter{},
+		&expr.Verdict{Kind: expr.VerdictDrop},
+	}
+}
+
+// Heal removes fault id's tables from every namespace it touched. Healing a
+// fault that is not in effect does nothing.
+func (p *Partitioner) Heal(ctx context.Context, id int) error {
+	p.mu.Lock()
+	tables := p.active[id]
+	delete(p.active, id)
+	p.mu.Unlock()
+	var errs []error
+	for _, t := range tables {
+		if err := deleteTable(t); err != nil {
+			errs = append(errs, fmt.Errorf("heal %s: %w", t.node, err))
+		}
+		t.ns.Close()
+	}
+	return errors.Join(errs...)
+}
+
+func deleteTable(t *nsTable) error {
+	conn, err := nftables.New(nftables.WithNetNSFd(int(t.ns)))
+	if err != nil {
+		return err
+	}
+	conn.DelTable(t.table)
+	err = conn.Flush()
+	if errors.Is(err, unix.ENOENT) {
+		return nil // already gone, e.g. the node was restarted
+	}
+	return err
+}
+
+// Active lists the faults in effect.
+func (p *Partitioner) Active() []int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ids := make([]int, 0, len(p.active))
+	for id := range p.active {
+		ids = append(ids, id)
+	}
+	sort.Ints(ids)
+	return ids
+}
+
+// HealAll heals every fault in effect (the teardown on every exit path).
+func (p *Partitioner) HealAll(ctx context.Context) error {
+	var errs []error
+	for _, id := range p.Active() {
+		errs = append(errs, p.Heal(ctx, id))
+	}
+	return errors.Join(errs...)
+}
+
+// describe renders a cut for the history.
+func describe(groups [][]string, cut Cut) string {
+	if groups != nil {
+		parts := make([]string, len(groups))
+		for i, g := range groups {
+			parts[i] = "{" + strings.Join(g, " ") + "}"
+		}
+		return strings.Join(parts, " | ")
+	}
+	return "cut " + strings.Join(cut.Pairs(), ", ")
+}
