@@ -6,6 +6,7 @@ import (
 	"image/color"
 	"math"
 	"os"
+	"strconv"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -90,6 +91,7 @@ func renderPlot(v *view, f plotFormat) ([]byte, error) {
 	p.X.Label.Text = "seconds since start"
 	p.Y.Label.Text = "latency (ms)"
 	p.X.Min, p.X.Max = 0, math.Max(float64(v.end)/1e9, 1)
+	p.X.Tick.Marker = secondTicks{}
 
 	const floor = 0.01 // ms; a log scale cannot show zero
 	logY := len(ok)+len(fail)+len(unknown) > 0 && hi/math.Max(lo, floor) > 50
@@ -118,6 +120,7 @@ func renderPlot(v *view, f plotFormat) ([]byte, error) {
 	legend := plot.NewLegend()
 	legend.Top, legend.Left = true, true
 	legend.TextStyle.Font.Size = vg.Points(10)
+	legend.Padding = vg.Points(4)
 	add := func(xys plotter.XYs, name string, glyph draw.GlyphDrawer, c color.Color, r vg.Length) error {
 		s, err := plotter.NewScatter(xys)
 		if err != nil {
@@ -228,4 +231,43 @@ func (swatch) Thumbnail(c *draw.Canvas) {
 	c.FillPolygon(colorShade, []vg.Point{
 		{X: c.Min.X, Y: c.Min.Y}, {X: c.Max.X, Y: c.Min.Y}, {X: c.Max.X, Y: c.Max.Y}, {X: c.Min.X, Y: c.Max.Y},
 	})
+}
+
+// secondTicks marks the time axis every 1, 2 or 5 × 10^k seconds, about a
+// dozen labels across, with a minor tick half way.
+type secondTicks struct{}
+
+func (secondTicks) Ticks(lo, hi float64) []plot.Tick {
+	step := tickStep(hi - lo)
+	if step <= 0 {
+		return nil
+	}
+	prec := max(0, int(-math.Floor(math.Log10(step))))
+	var ticks []plot.Tick
+	for i := math.Ceil(lo / step); i*step <= hi+step/2; i++ {
+		v := i * step
+		if v > hi {
+			break
+		}
+		ticks = append(ticks, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'f', prec, 64)})
+		if m := v + step/2; m <= hi {
+			ticks = append(ticks, plot.Tick{Value: m})
+		}
+	}
+	return ticks
+}
+
+// tickStep is the smallest of 1, 2 or 5 × 10^k that cuts span into at most
+// 15 steps.
+func tickStep(span float64) float64 {
+	if span <= 0 || math.IsNaN(span) || math.IsInf(span, 0) {
+		return 0
+	}
+	mag := math.Pow(10, math.Floor(math.Log10(span/15)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if span/(m*mag) <= 15 {
+			return m * mag
+		}
+	}
+	return 10 * mag
 }

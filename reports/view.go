@@ -110,7 +110,7 @@ func newView(run *Run) *view {
 		case r.Note != "":
 			rv.Result = "not measured: " + r.Note
 		case r.Recovered:
-			rv.Result = fmt.Sprintf("%s (baseline %.1f ok/s)", seconds(r.After), r.Baseline)
+			rv.Result = fmt.Sprintf("%.2f s (baseline %.1f ok/s)", float64(r.After)/1e9, r.Baseline)
 		default:
 			rv.Result = fmt.Sprintf("did not recover within the run (baseline %.1f ok/s)", r.Baseline)
 		}
