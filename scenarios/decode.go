@@ -117,6 +117,14 @@ func (d *decoder) plain(n *yaml.Node, path string) bool {
 	return true
 }
 
+// typeExamples completes the hint for a value of the wrong type.
+var typeExamples = map[string]string{
+	"a string":       `, such as "etcd"`,
+	"a whole number": ", such as 3",
+	"a number":       ", such as 50 or 2.5",
+	"true or false":  "",
+}
+
 // describe names what node n holds, for "want X, got Y" messages.
 func describe(n *yaml.Node) string {
 	switch n.Kind {
@@ -256,6 +264,9 @@ func (d *decoder) scalar(n *yaml.Node, path, want string, tags ...string) bool {
 				hint = "remove the quotes"
 			}
 		}
+	}
+	if hint == "" {
+		hint = "write " + want + typeExamples[want]
 	}
 	d.add(n, path, hint, "want %s, got %s", want, describe(n))
 	return false

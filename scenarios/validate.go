@@ -212,6 +212,9 @@ func (d *decoder) faults(n *yaml.Node, path string) ([]Fault, []faultSource) {
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
 		return nil, nil
 	}
+	if len(n.Content) == 0 && n.Kind == yaml.SequenceNode {
+		return nil, nil
+	}
 	if n.Kind != yaml.SequenceNode {
 		d.add(n, path, `write each fault as an item starting with "- " on the lines below`, "want a list of faults, got %s", describe(n))
 		return nil, nil
@@ -342,8 +345,11 @@ func (d *decoder) checkFaults(s *Scenario, srcs []faultSource) {
 				continue
 			}
 			pi, pj := fmt.Sprintf("faults[%d]", i), fmt.Sprintf("faults[%d]", j)
-			d.add(srcs[j].vals["at"], pj+".at",
-				fmt.Sprintf("the lab heals one fault before the next starts: start %s at %s or later, or move %s", pj, Duration(a.End), pi),
+			hint := fmt.Sprintf("the lab heals one fault before the next starts: move %s or %s", pi, pj)
+			if len(scheduled[i]) == 1 && len(scheduled[j]) == 1 {
+				hint = fmt.Sprintf("the lab heals one fault before the next starts: start %s at %s or later, or move %s", pj, Duration(a.End), pi)
+			}
+			d.add(srcs[j].vals["at"], pj+".at", hint,
 				"%s (%s) from %s to %s overlaps %s (%s) from %s to %s",
 				pj, describeFault(s.Faults[j]), Duration(b.Start), Duration(b.End),
 				pi, describeFault(s.Faults[i]), Duration(a.Start), Duration(a.End))

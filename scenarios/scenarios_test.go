@@ -1,0 +1,360 @@
+package scenarios
+
+import (
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/bad")
+
+// pos is where an error points: line, column and field path.
+type pos struct {
+	line, col int
+	field     string
+}
+
+func TestLoadErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		want []pos
+	}{
+		{"unknown-field", []pos{{1, 1, "time_limit"}, {4, 3, "system.node"}, {5, 1, "time_limt"}, {7, 3, "workload.concurency"}, {9, 5, "faults[0].duration"}, {12, 5, "faults[0].durration"}}},
+		{"wrong-type", []pos{{4, 10, "system.nodes"}, {5, 12, "system.version"}, {7, 9, "workload.keys"}, {8, 9, "workload.rate"}, {9, 16, "workload.concurrency"}, {10, 8, "workload.mix"}, {12, 14, "final_reads"}, {14, 3, "faults"}}},
+		{"bad-duration", []pos{{4, 13, "time_limit"}, {6, 12, "workload.timeout"}, {11, 15, "faults[0].duration"}, {12, 11, "recovery"}}},
+		{"out-of-range", []pos{{2, 7, "seed"}, {5, 10, "system.nodes"}, {7, 9, "workload.keys"}, {8, 9, "workload.rate"}, {9, 16, "workload.concurrency"}, {10, 12, "workload.timeout"}, {12, 5, "workload.mix"}, {15, 13, "time_limit"}, {16, 11, "recovery"}}},
+		{"bad-node", []pos{{9, 11, "faults[0].node"}, {14, 11, "faults[1].node"}}},
+		{"bad-enum", []pos{{3, 9, "system.name"}, {6, 9, "workload.name"}, {7, 10, "workload.reads"}, {10, 11, "faults[0].kind"}, {11, 12, "faults[0].shape"}}},
+		{"bad-name", []pos{{1, 7, "name"}, {4, 10, "recovery"}}},
+		{"duplicate-key", []pos{{8, 3, "workload.keys"}, {9, 1, "time_limit"}}},
+		{"multi-doc", []pos{{6, 1, ""}}},
+		{"anchors", []pos{{4, 13, "time_limit"}, {9, 15, "faults[0].duration"}}},
+		{"overlap", []pos{{16, 9, "faults[2].at"}, {21, 9, "faults[3].at"}}},
+		{"past-limit", []pos{{8, 9, "faults[0].at"}, {12, 9, "faults[1].at"}, {16, 9, "faults[2].at"}, {20, 9, "faults[3].at"}}},
+		{"schedule", []pos{{10, 12, "faults[0].every"}, {15, 12, "faults[1].times"}, {18, 9, "faults[2].at"}, {19, 15, "faults[2].duration"}, {25, 12, "faults[3].every"}}},
+		{"missing", []pos{{1, 1, "name"}, {1, 1, "system"}, {1, 1, "time_limit"}, {5, 5, "faults[0].kind"}, {5, 5, "faults[0].at"}}},
+		{"syntax", []pos{{3, 0, ""}}},
+		{"empty", []pos{{0, 0, ""}}},
+		{"not-mapping", []pos{{1, 1, ""}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join("testdata", "bad", tt.name+".yaml")
+			s, err := Load(path)
+			if err == nil {
+				t.Fatalf("Load(%s)=%+v, want an error", path, s)
+			}
+			var errs Errors
+			if !errors.As(err, &errs) {
+				t.Fatalf("Load(%s) error is %T, want Errors", path, err)
+			}
+			var got []pos
+			for _, e := range errs {
+				if e.File != path {
+					t.Errorf("error %q names file %q, want %q", e, e.File, path)
+				}
+				got = append(got, pos{e.Line, e.Column, e.Field})
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Load(%s) errors at\n%v, want\n%v\nerrors:\n%v", path, got, tt.want, err)
+			}
+			golden := filepath.Join("testdata", "bad", tt.name+".golden")
+			text := err.Error() + "\n"
+			if *update {
+				if err := os.WriteFile(golden, []byte(text), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, rerr := os.ReadFile(golden)
+			if rerr != nil {
+				t.Fatalf("%v (run go test -update to create it)", rerr)
+			}
+			if text != string(want) {
+				t.Errorf("Load(%s) errors:\n%s\nwant (%s):\n%s", path, text, golden, want)
+			}
+		})
+	}
+}
+
+func TestErrorFormat(t *testing.T) {
+	tests := []struct {
+		name string
+		in   Error
+		want string
+	}{
+		{"full", Error{File: "a.yaml", Line: 3, Column: 5, Field: "faults[1].duration", Msg: `"12" is bad`, Hint: "fix it"}, `a.yaml:3:5: faults[1].duration: "12" is bad (hint: fix it)`},
+		{"no hint", Error{File: "a.yaml", Line: 3, Column: 5, Field: "name", Msg: "bad"}, "a.yaml:3:5: name: bad"},
+		{"no column", Error{File: "a.yaml", Line: 3, Msg: "bad"}, "a.yaml:3: bad"},
+		{"no position", Error{File: "a.yaml", Msg: "bad", Hint: "h"}, "a.yaml: bad (hint: h)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.in.Error(); got != tt.want {
+				t.Errorf("Error()=%q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestErrorsAs(t *testing.T) {
+	_, err := Parse([]byte("name: x\nsystem: {name: etcd}\ntime_limit: 60s\nbogus: 1\n"), "x.yaml")
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("errors.As(%v, *Error) failed", err)
+	}
+	if e.Line != 4 || e.Field != "bogus" {
+		t.Errorf("first error %q at line %d field %q, want line 4 field bogus", e, e.Line, e.Field)
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join("testdata", "no-such-file.yaml"))
+	want := "testdata/no-such-file.yaml: cannot read scenario: no such file or directory"
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("Load(missing)=%v, want %q...", err, want)
+	}
+}
+
+func TestShippedScenarios(t *testing.T) {
+	paths, err := filepath.Glob("*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"partition.yaml", "etcd-serializable-reads.yaml"} {
+		found := false
+		for _, q := range paths {
+			found = found || q == p
+		}
+		if !found {
+			t.Errorf("scenario %s is missing", p)
+		}
+	}
+	for _, p := range paths {
+		t.Run(p, func(t *testing.T) {
+			s, err := Load(p)
+			if err != nil {
+				t.Fatalf("Load(%s): %v", p, err)
+			}
+			if want := strings.TrimSuffix(p, ".yaml"); s.Name != want {
+				t.Errorf("Load(%s).Name=%q, want %q (the file name)", p, s.Name, want)
+			}
+			if !s.SeedSet {
+				t.Errorf("Load(%s) has no seed; shipped scenarios are reproducible", p)
+			}
+		})
+	}
+}
+
+func TestShippedSerializable(t *testing.T) {
+	s, err := Load("etcd-serializable-reads.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Scenario{
+		Name: "etcd-serializable-reads", Seed: 7, SeedSet: true,
+		System: System{Name: "etcd", Nodes: 3},
+		Workload: Workload{Name: "register", Keys: 4, Rate: 60, Concurrency: 6, Timeout: Duration(time.Second),
+			Reads: "serializable", Mix: Mix{Read: 2, Write: 1, CAS: 1}},
+		TimeLimit:  Duration(30 * time.Second),
+		Faults:     []Fault{{Kind: "partition", Shape: ShapeIsolate, Node: "n3", At: Duration(8 * time.Second), Duration: Duration(14 * time.Second), Times: 1}},
+		Recovery:   Duration(8 * time.Second),
+		FinalReads: true,
+		Path:       "etcd-serializable-reads.yaml",
+	}
+	if !reflect.DeepEqual(s, want) {
+		t.Errorf("Load=%+v\nwant %+v", s, want)
+	}
+}
+
+const minimal = "name: minimal\nsystem:\n  name: etcd\ntime_limit: 30s\n"
+
+func TestDefaults(t *testing.T) {
+	s, err := Parse([]byte(minimal), "minimal.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Scenario{
+		Name:   "minimal",
+		System: System{Name: "etcd", Nodes: 3},
+		Workload: Workload{Name: "register", Keys: 8, Rate: 50, Concurrency: 6, Timeout: Duration(time.Second),
+			Reads: "linearizable", Mix: Mix{Read: 2, Write: 1, CAS: 1}},
+		TimeLimit:  Duration(30 * time.Second),
+		Recovery:   Duration(10 * time.Second),
+		FinalReads: true,
+		Path:       "minimal.yaml",
+	}
+	if !reflect.DeepEqual(s, want) {
+		t.Errorf("Parse(minimal)=%+v\nwant %+v", s, want)
+	}
+	if got, want := s.NodeNames(), []string{"n1", "n2", "n3"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("NodeNames()=%q, want %q", got, want)
+	}
+}
+
+func TestFaultDefaults(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want Fault
+	}{
+		{"single", "{kind: partition, shape: isolate, at: 5s, duration: 2s}", Fault{Kind: "partition", Shape: "isolate", At: Duration(5 * time.Second), Duration: Duration(2 * time.Second), Times: 1}},
+		{"every fills times", "{kind: partition, shape: random-halves, at: 5s, duration: 2s, every: 10s}", Fault{Kind: "partition", Shape: "random-halves", At: Duration(5 * time.Second), Duration: Duration(2 * time.Second), Every: Duration(10 * time.Second), Times: 3}},
+		{"every and times", "{kind: partition, shape: random-halves, at: 5s, duration: 2s, every: 10s, times: 2}", Fault{Kind: "partition", Shape: "random-halves", At: Duration(5 * time.Second), Duration: Duration(2 * time.Second), Every: Duration(10 * time.Second), Times: 2}},
+		{"seed picks the node", "{kind: partition, shape: isolate, at: 0s, duration: 30s}", Fault{Kind: "partition", Shape: "isolate", Duration: Duration(30 * time.Second), Times: 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := Parse([]byte(minimal+"faults:\n  - "+tt.in+"\n"), "f.yaml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(s.Faults) != 1 || s.Faults[0] != tt.want {
+				t.Errorf("Faults=%+v, want [%+v]", s.Faults, tt.want)
+			}
+		})
+	}
+}
+
+func TestResolve(t *testing.T) {
+	s, err := Parse([]byte(minimal), "m.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.SeedSet {
+		t.Fatalf("SeedSet=true without a seed in the file")
+	}
+	s.Resolve(42)
+	if s.Seed != 42 || !s.SeedSet {
+		t.Errorf("after Resolve(42): Seed=%d SeedSet=%v, want 42 true", s.Seed, s.SeedSet)
+	}
+	s.Resolve(43)
+	if s.Seed != 42 {
+		t.Errorf("Resolve(43) replaced seed 42 with %d", s.Seed)
+	}
+	z, err := Parse([]byte(minimal+"seed: 0\n"), "z.yaml")
+	if err != nil || z.SeedSet {
+		t.Errorf("seed: 0 gave SeedSet=%v, err %v; want false, nil", z != nil && z.SeedSet, err)
+	}
+}
+
+func TestResolvedRoundTrip(t *testing.T) {
+	tests := []struct {
+		name, in string
+	}{
+		{"partition", "partition.yaml"},
+		{"serializable", "etcd-serializable-reads.yaml"},
+		{"minimal", ""},
+		{"everything", "testdata/everything.yaml"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var s *Scenario
+			var err error
+			if tt.in == "" {
+				s, err = Parse([]byte(minimal), "minimal.yaml")
+			} else {
+				s, err = Load(tt.in)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Resolve(99)
+			out, err := s.Resolved()
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(t.TempDir(), "scenario.yaml")
+			if err := os.WriteFile(path, out, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			back, err := Load(path)
+			if err != nil {
+				t.Fatalf("Load(Resolved()): %v\n%s", err, out)
+			}
+			back.Path = s.Path
+			if !reflect.DeepEqual(back, s) {
+				t.Errorf("Load(Resolved())=%+v\nwant %+v\nYAML:\n%s", back, s, out)
+			}
+		})
+	}
+}
+
+func TestOccurrences(t *testing.T) {
+	s := func(d float64) time.Duration { return time.Duration(d * float64(time.Second)) }
+	D := func(d float64) Duration { return Duration(s(d)) }
+	tests := []struct {
+		name  string
+		f     Fault
+		limit time.Duration
+		want  []Window
+	}{
+		{"single", Fault{At: D(10), Duration: D(12), Times: 1}, s(60), []Window{{s(10), s(22)}}},
+		{"times zero without every", Fault{At: D(10), Duration: D(12)}, s(60), []Window{{s(10), s(22)}}},
+		{"times without every", Fault{At: D(10), Duration: D(12), Times: 3}, s(60), []Window{{s(10), s(22)}}},
+		{"repeated", Fault{At: D(5), Duration: D(2), Every: D(10), Times: 3}, s(60), []Window{{s(5), s(7)}, {s(15), s(17)}, {s(25), s(27)}}},
+		{"as many as fit", Fault{At: D(5), Duration: D(2), Every: D(10)}, s(30), []Window{{s(5), s(7)}, {s(15), s(17)}, {s(25), s(27)}}},
+		{"fits exactly", Fault{At: D(0), Duration: D(5), Every: D(10)}, s(25), []Window{{0, s(5)}, {s(10), s(15)}, {s(20), s(25)}}},
+		{"clipped end", Fault{At: D(50), Duration: D(20), Times: 1}, s(60), []Window{{s(50), s(60)}}},
+		{"clipped repeats", Fault{At: D(5), Duration: D(4), Every: D(10), Times: 5}, s(28), []Window{{s(5), s(9)}, {s(15), s(19)}, {s(25), s(28)}}},
+		{"none fit fully", Fault{At: D(5), Duration: D(40), Every: D(50)}, s(30), []Window{{s(5), s(30)}}},
+		{"at the limit", Fault{At: D(60), Duration: D(1), Times: 1}, s(60), nil},
+		{"no duration", Fault{At: D(1), Times: 1}, s(60), nil},
+		{"negative at", Fault{At: D(-1), Duration: D(1), Times: 1}, s(60), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.f.Occurrences(tt.limit); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Occurrences(%s)=%v, want %v", tt.limit, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestDurationString(t *testing.T) {
+	tests := []struct {
+		in   time.Duration
+		want string
+	}{
+		{0, "0s"},
+		{500 * time.Millisecond, "500ms"},
+		{10 * time.Second, "10s"},
+		{time.Minute, "1m"},
+		{90 * time.Second, "1m30s"},
+		{time.Hour, "1h"},
+		{time.Hour + time.Minute, "1h1m"},
+		{time.Hour + time.Second, "1h0m1s"},
+	}
+	for _, tt := range tests {
+		if got := Duration(tt.in).String(); got != tt.want {
+			t.Errorf("Duration(%v).String()=%q, want %q", tt.in, got, tt.want)
+		}
+		back, err := time.ParseDuration(Duration(tt.in).String())
+		if err != nil || back != tt.in {
+			t.Errorf("ParseDuration(%q)=%v, %v; want %v", Duration(tt.in), back, err, tt.in)
+		}
+	}
+}
+
+func TestSuggest(t *testing.T) {
+	tests := []struct {
+		word  string
+		known []string
+		want  string
+	}{
+		{"durration", []string{"kind", "shape", "duration"}, `did you mean "duration"?`},
+		{"time_limt", []string{"name", "time_limit"}, `did you mean "time_limit"?`},
+		{"Shape", []string{"kind", "shape"}, `did you mean "shape"?`},
+		{"zookeeper", []string{"etcd"}, "expected one of etcd"},
+		{"x", []string{"at", "node"}, "expected one of at, node"},
+	}
+	for _, tt := range tests {
+		if got := suggest(tt.word, tt.known); got != tt.want {
+			t.Errorf("suggest(%q)=%q, want %q", tt.word, got, tt.want)
+		}
+	}
+}
