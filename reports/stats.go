@@ -1,8 +1,10 @@
 package reports
 
 import (
+	"cmp"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -45,36 +47,26 @@ type nodeCounts struct {
 // order (with zero rows for nodes that saw no operation), then any other node
 // seen in ops, sorted; operations with no node go under "(none)".
 func countByNode(ops []history.Op, nodes []string) []nodeCounts {
-	idx := map[string]int{}
-	var out []nodeCounts
+	byNode := map[string]*counts{}
+	var order, extra []string
 	for _, n := range nodes {
-		if _, ok := idx[n]; !ok {
-			idx[n] = len(out)
-			out = append(out, nodeCounts{Node: n})
+		if byNode[n] == nil {
+			byNode[n] = &counts{}
+			order = append(order, n)
 		}
 	}
-	var extra []string
 	for _, op := range ops {
-		n := op.Node
-		if n == "" {
-			n = "(none)"
-		}
-		if _, ok := idx[n]; !ok {
-			idx[n] = 0 // placed below
+		n := cmp.Or(op.Node, "(none)")
+		if byNode[n] == nil {
+			byNode[n] = &counts{}
 			extra = append(extra, n)
 		}
+		byNode[n].add(op)
 	}
-	sort.Strings(extra)
-	for _, n := range extra {
-		idx[n] = len(out)
-		out = append(out, nodeCounts{Node: n})
-	}
-	for _, op := range ops {
-		n := op.Node
-		if n == "" {
-			n = "(none)"
-		}
-		out[idx[n]].add(op)
+	slices.Sort(extra)
+	var out []nodeCounts
+	for _, n := range append(order, extra...) {
+		out = append(out, nodeCounts{n, *byNode[n]})
 	}
 	return out
 }

@@ -61,7 +61,7 @@ func TestCountByNode(t *testing.T) {
 		mkOp("n2", history.OK, 0, 1), mkOp("n2", history.Fail, 0, 1), mkOp("n1", history.Info, 0, 1),
 		mkOp("", history.OK, 0, 1), mkOp("n9", history.Info, 0, -1),
 	}
-	got := countByNode(ops, []string{"n1", "n2", "n3"})
+	got := countByNode(ops, []string{"n1", "n2", "n3", "n1"})
 	want := []nodeCounts{
 		{"n1", counts{1, 0, 0, 1}},
 		{"n2", counts{2, 1, 1, 0}},
