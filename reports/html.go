@@ -115,7 +115,7 @@ img.plot { max-width: 100%; height: auto; border: 1px solid #d0d7de; }
 {{- end}}
 </table>
 {{- else}}
-<p>No fault was healed during the run.</p>
+<p>No fault was injected, so there is nothing to recover from.</p>
 {{- end}}
 
 <h2 id="reproduce">{{.S.Reproduce}}</h2>

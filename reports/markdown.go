@@ -99,7 +99,7 @@ func renderMarkdown(v *view, plotFile string) []byte {
 	p("## %s\n\n", secRecovery)
 	p("%s\n\n", recoveryNote)
 	if len(v.Recovery) == 0 {
-		p("No fault was healed during the run.\n\n")
+		p("No fault was injected, so there is nothing to recover from.\n\n")
 	} else {
 		p("| Fault | Healed at (s) | Back to 80%% of the earlier ok rate after |\n|---|---:|---|\n")
 		for _, r := range v.Recovery {

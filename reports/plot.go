@@ -98,6 +98,7 @@ func renderPlot(v *view, f plotFormat) ([]byte, error) {
 	switch {
 	case math.IsInf(lo, 1):
 		p.Y.Min, p.Y.Max = 0, 1
+		p.Title.Text = "Latency of each operation: no operation completed"
 	case logY:
 		p.Y.Scale = plot.LogScale{}
 		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}

@@ -6,6 +6,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -206,19 +207,27 @@ func TestWriteLatencyPlotSVG(t *testing.T) {
 	}
 }
 
-// TestWriteDegenerate checks that runs with nothing to measure still give
-// complete reports.
-func TestWriteDegenerate(t *testing.T) {
-	var unknown []history.Event
+// unknownEvents is 20 reads on n2 that all time out, 4 of them with no
+// completion at all, under a partition that starts at time zero and is
+// never healed.
+func unknownEvents() []history.Event {
+	var evs []history.Event
 	for i := int64(0); i < 20; i++ {
 		typ := history.Info
 		if i%5 == 0 {
 			typ = "" // never returned
 		}
-		unknown = append(unknown, opEvents(i, "n2", "read", "k", nil, nil, i*50*ms, i*50*ms+1000*ms, typ, "timeout")...)
+		evs = append(evs, opEvents(i, "n2", "read", "k", nil, nil, i*50*ms, i*50*ms+1000*ms, typ, "timeout")...)
 	}
-	unknown = append(unknown, faultEvents(1, "isolate", [][]string{{"n1"}, {"n2", "n3"}}, 0, -1)...)
-	sortEvents(unknown)
+	evs = append(evs, faultEvents(1, "isolate", [][]string{{"n1"}, {"n2", "n3"}}, 0, -1)...)
+	sortEvents(evs)
+	return evs
+}
+
+// TestWriteDegenerate checks that runs with nothing to measure still give
+// complete reports.
+func TestWriteDegenerate(t *testing.T) {
+	unknown := unknownEvents()
 	for _, tc := range []struct {
 		name string
 		run  *Run
@@ -248,13 +257,39 @@ func TestWriteDegenerate(t *testing.T) {
 }
 
 func TestStory(t *testing.T) {
-	got := newView(syntheticRun()).Story
-	want := "The lab ran scenario \"partition\" against etcd 3.6.16, 3 nodes for 30s with seed 7. " +
-		"Clients attempted 300 operations: 268 succeeded, 12 failed and 20 ended with an unknown outcome. " +
-		"The nemesis injected 2 faults (1 × partition (isolate), 1 × partition (majority-minority)); all were healed. " +
-		"The checker found 1 anomaly; the first (stale read on key k0) was observed at 21.903 s, " +
-		"while partition (majority-minority) [n1 | n2 n3] was in effect. The verdict is INVALID."
-	if got != want {
-		t.Errorf("story:\n got %s\nwant %s", got, want)
+	for _, tc := range []struct {
+		name string
+		run  *Run
+		want string
+	}{
+		{"synthetic", syntheticRun(),
+			"The lab ran scenario \"partition\" against etcd 3.6.16, 3 nodes for 30s with seed 7. " +
+				"Clients attempted 300 operations: 268 succeeded, 12 failed and 20 ended with an unknown outcome. " +
+				"The nemesis injected 2 faults (1 × partition (isolate), 1 × partition (majority-minority)); all were healed. " +
+				"The checker found 1 anomaly; the first (stale read on key k0) was observed at 21.903 s, " +
+				"while partition (majority-minority) [n1 | n2 n3] was in effect. The verdict is INVALID."},
+		{"only unknown", &Run{Scenario: "s", Seed: 3, Verdict: Unknown, VerdictNote: "check timed out", Events: unknownEvents()},
+			"The lab ran scenario \"s\" for 2s with seed 3. " +
+				"Clients attempted 20 operations: 0 succeeded, 0 failed and 20 ended with an unknown outcome. " +
+				"The nemesis injected 1 fault (1 × partition (isolate)); 1 was still in effect when the run ended. " +
+				"The verdict is UNKNOWN: the checker could not decide (check timed out), which is not a pass."},
+		{"empty", &Run{Verdict: Valid},
+			"The lab ran scenario (unnamed) for 0s with seed 0. No client operation was recorded. No fault was injected. " +
+				"The checker found no anomaly. The verdict is VALID: the history is consistent with the model."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := newView(tc.run).Story; got != tc.want {
+				t.Errorf("story:\n got %s\nwant %s", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestRecoveryView(t *testing.T) {
+	got := newView(&Run{Events: unknownEvents()}).Recovery
+	want := []recoveryView{{Fault: "partition (isolate)", Healed: "never",
+		Result: "did not recover within the run: the fault was still in effect when the run ended"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("recovery = %+v, want %+v", got, want)
 	}
 }

@@ -127,7 +127,8 @@ func spanUnion(windows []history.Window, end int64) [][2]int64 {
 	return out
 }
 
-// phases splits ops by the fault windows: before the first fault, during
+// phases splits ops by the fault windows: before the first fault (unless
+// it started at time zero), during
 // any fault, between faults (only when there is a gap between windows),
 // after the last heal (only when every fault was healed). With no fault the
 // whole run is one phase. end is the end of the record, in ns.
@@ -170,10 +171,11 @@ func phases(ops []history.Op, windows []history.Window, end int64) []phase {
 			dur = append(dur, op)
 		}
 	}
-	out := []phase{
-		phaseOf(phaseBefore, [][2]int64{{0, first}}, before),
-		phaseOf(phaseDuring, during, dur),
+	var out []phase
+	if first > 0 {
+		out = append(out, phaseOf(phaseBefore, [][2]int64{{0, first}}, before))
 	}
+	out = append(out, phaseOf(phaseDuring, during, dur))
 	if len(between) > 0 {
 		out = append(out, phaseOf(phaseBetween, between, betw))
 	}

@@ -116,7 +116,6 @@ func TestPhases(t *testing.T) {
 			{phaseDuring, [][2]int64{{10, 50}}, counts{5, 3, 1, 1}, 6, 10},
 		}},
 		{"fault at the start", []history.Window{window(0, 20)}, []row{
-			{phaseBefore, [][2]int64{{0, 0}}, counts{}, 0, 0},
 			{phaseDuring, [][2]int64{{0, 20}}, counts{3, 2, 1, 0}, 2, 10},
 			{phaseAfter, [][2]int64{{20, 50}}, counts{3, 2, 0, 1}, 4, 6},
 		}},

@@ -116,6 +116,12 @@ func newView(run *Run) *view {
 		}
 		v.Recovery = append(v.Recovery, rv)
 	}
+	for _, w := range v.windows {
+		if w.End < 0 {
+			v.Recovery = append(v.Recovery, recoveryView{Fault: faultName(w.Fault), Healed: "never",
+				Result: "did not recover within the run: the fault was still in effect when the run ended"})
+		}
+	}
 	v.Notes = append(v.Notes, run.Notes...)
 	if len(problems) > 0 {
 		v.Notes = append(v.Notes, fmt.Sprintf("the history has %d pairing problem(s); the first, at event %d: %s",
@@ -187,15 +193,18 @@ func (v *view) story() string {
 	default:
 		kinds := map[string]int{}
 		var names []string
-		unhealed := 0
+		open, failed := 0, 0
 		for _, w := range v.windows {
 			k := faultName(w.Fault)
 			if kinds[k] == 0 {
 				names = append(names, k)
 			}
 			kinds[k]++
-			if w.End < 0 || w.Fault.Error != "" {
-				unhealed++
+			switch {
+			case w.End < 0:
+				open++
+			case w.Fault.Error != "":
+				failed++
 			}
 		}
 		sort.Strings(names)
@@ -204,11 +213,17 @@ func (v *view) story() string {
 			parts = append(parts, fmt.Sprintf("%d × %s", kinds[k], k))
 		}
 		fmt.Fprintf(&b, "The nemesis injected %d %s (%s); ", n, plural(n, "fault", "faults"), strings.Join(parts, ", "))
-		if unhealed == 0 {
-			b.WriteString("all were healed. ")
-		} else {
-			fmt.Fprintf(&b, "%d %s not healed cleanly by the end of the run. ", unhealed, plural(unhealed, "was", "were"))
+		var left []string
+		if failed > 0 {
+			left = append(left, fmt.Sprintf("healing failed for %d", failed))
 		}
+		if open > 0 {
+			left = append(left, fmt.Sprintf("%d %s still in effect when the run ended", open, plural(open, "was", "were")))
+		}
+		if len(left) == 0 {
+			left = []string{"all were healed"}
+		}
+		b.WriteString(strings.Join(left, " and ") + ". ")
 	}
 	switch a := len(r.Anomalies); {
 	case a > 0:
