@@ -24,6 +24,7 @@ Exit codes: 0 valid, 1 invalid, 2 unknown, 254 bad input, 255 lab failure.`,
 	root.AddCommand(
 		newRunCmd(),
 		newCheckCmd(),
+		newCleanupCmd(),
 		newVersionCmd(),
 	)
 	return root

@@ -1,0 +1,32 @@
+# The lab's build. `make run` builds what it needs (the lab, then the etcd
+# image on first use) and runs the main scenario; `make test` runs every test,
+# the Docker ones included.
+GO      ?= go
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+SCENARIO ?= scenarios/partition.yaml
+
+.PHONY: build run test lint bench clean cleanup
+
+build:
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/lab ./cmd/lab
+
+run: build
+	bin/lab run $(SCENARIO)
+
+# The Docker tests start real clusters: they need a Docker engine and root.
+# With CI or LAB_REQUIRE_DOCKER set, an unreachable engine fails them.
+test:
+	$(GO) test -count=1 -timeout 40m ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./checker/...
+
+cleanup: build
+	bin/lab cleanup
+
+clean:
+	rm -rf bin

@@ -1,0 +1,391 @@
+package runner
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/lab-chaos/lab/checker"
+	"github.com/lab-chaos/lab/cluster"
+	"github.com/lab-chaos/lab/history"
+	"github.com/lab-chaos/lab/nemesis"
+	"github.com/lab-chaos/lab/scenarios"
+	"github.com/lab-chaos/lab/systems"
+	"github.com/lab-chaos/lab/systems/etcd"
+	"github.com/lab-chaos/lab/workloads"
+)
+
+// Options configure one run.
+type Options struct {
+	// Scenario is the loaded scenario; its Path is what the user named.
+	Scenario *scenarios.Scenario
+	// Seed, if SeedSet, overrides the scenario's seed.
+	Seed    uint64
+	SeedSet bool
+	// Store is the root of run directories; default "store".
+	Store string
+	// Keep leaves the cluster running at the end.
+	Keep bool
+	// CheckTimeout bounds the checker; past it the verdict is unknown.
+	CheckTimeout time.Duration
+	// ReadyTimeout bounds the wait for the cluster; default 90s.
+	ReadyTimeout time.Duration
+	// Progress receives human progress lines; nil discards them.
+	Progress io.Writer
+	// Log receives structured logs; nil discards them.
+	Log *slog.Logger
+	// Command is the command line that reproduces the run (for the report).
+	Command string
+}
+
+// Outcome is what a run produced.
+type Outcome struct {
+	Dir         string
+	RunID       string
+	Verdict     checker.Verdict
+	Result      checker.Result
+	Interrupted bool
+	Stats       workloads.Stats
+	// Timings of the phases, for the closing notes and the report.
+	Timings Timings
+}
+
+// Timings of a run's phases.
+type Timings struct {
+	Image, Start, FirstOp, Workload, Check time.Duration
+	Total                                  time.Duration
+}
+
+// ErrEnvironment marks a failure of the machine rather than of the input
+// or the system under test (Docker unreachable, not root).
+var ErrEnvironment = errors.New("environment")
+
+// EnvError is an environment problem with a hint.
+type EnvError struct {
+	Err  error
+	Hint string
+}
+
+func (e *EnvError) Error() string { return e.Err.Error() }
+func (e *EnvError) Unwrap() error { return e.Err }
+
+// systemFor returns the system under test named in a scenario. Adding a
+// system is one case here and a folder under systems/.
+func systemFor(name string, progress io.Writer) (systems.Registers, error) {
+	switch name {
+	case "etcd":
+		return &etcd.Etcd{BuildOutput: progress}, nil
+	}
+	return nil, fmt.Errorf("unknown system %q", name)
+}
+
+// Run runs a scenario end to end. The error is for lab failures only; the
+// verdict is in the outcome.
+func Run(ctx context.Context, opt Options) (out Outcome, err error) {
+	began := time.Now()
+	if opt.Store == "" {
+		opt.Store = "store"
+	}
+	if opt.Progress == nil {
+		opt.Progress = io.Discard
+	}
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opt.CheckTimeout == 0 {
+		opt.CheckTimeout = 5 * time.Minute
+	}
+	if opt.ReadyTimeout == 0 {
+		opt.ReadyTimeout = 90 * time.Second
+	}
+	sc := opt.Scenario
+	if opt.SeedSet {
+		sc.Seed, sc.SeedSet = opt.Seed, true
+	}
+	if !sc.SeedSet {
+		sc.Resolve(randomSeed())
+	}
+	say := func(format string, a ...any) { fmt.Fprintf(opt.Progress, "lab: "+format+"\n", a...) }
+
+	sys, err := systemFor(sc.System.Name, opt.Progress)
+	if err != nil {
+		return out, err
+	}
+	if len(sc.Faults) > 0 && os.Geteuid() != 0 {
+		return out, &EnvError{Err: errors.New("partitions are cut with netlink inside each node's network namespace, which needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN)"), Hint: "sudo bin/lab run " + sc.Path}
+	}
+	dockerCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	docker, err := cluster.Connect(dockerCtx)
+	cancel()
+	if err != nil {
+		return out, &EnvError{Err: err, Hint: "start the Docker engine (systemctl start docker) or set DOCKER_HOST; `docker info` must work"}
+	}
+	defer docker.Close()
+
+	dir, runID, err := makeRunDir(opt.Store, sc.Name, began)
+	if err != nil {
+		return out, err
+	}
+	out.Dir, out.RunID = dir, runID
+	resolved, err := sc.Resolved()
+	if err != nil {
+		return out, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "scenario.yaml"), resolved, 0o644); err != nil {
+		return out, err
+	}
+	say("run %s, seed %d, directory %s", runID, sc.Seed, dir)
+
+	// Image.
+	t := time.Now()
+	im := sys.Image()
+	say("image %s (built once, then cached by content)", im.Tag())
+	built, err := cluster.EnsureImage(ctx, docker, im, opt.Progress)
+	if err != nil {
+		return out, fmt.Errorf("image: %w", err)
+	}
+	if built {
+		say("built image %s in %s", im.Tag(), time.Since(t).Round(time.Second))
+	}
+	out.Timings.Image = time.Since(t)
+
+	// Cluster. Everything after this point removes what it made, on every
+	// path out.
+	t = time.Now()
+	cl, err := cluster.New(ctx, docker, runID)
+	if err != nil {
+		return out, err
+	}
+	cleanupCtx := func() (context.Context, context.CancelFunc) {
+		return context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
+	}
+	defer func() {
+		cctx, cancel := cleanupCtx()
+		defer cancel()
+		if lerr := cl.SaveLogs(cctx, filepath.Join(dir, "logs")); lerr != nil {
+			opt.Log.Warn("saving node logs", "err", lerr)
+		}
+		if opt.Keep {
+			say("cluster kept running: remove it with `lab cleanup --run %s`", runID)
+			return
+		}
+		if cerr := cl.Close(cctx); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("remove cluster: %w", cerr))
+		}
+	}()
+	names := sc.NodeNames()
+	peers := make([]systems.Peer, len(names))
+	for i, n := range names {
+		peers[i] = systems.Peer{Name: n, Addr: cl.AddressOf(i)}
+	}
+	if err := cl.Start(ctx, sys.Nodes(im.Tag(), peers, "lab-"+runID)); err != nil {
+		return out, err
+	}
+	say("started %d %s nodes on %s; waiting until ready", len(peers), sys.Name(), cl.Network())
+	if err := waitReady(ctx, sys, cl, peers, opt.ReadyTimeout); err != nil {
+		return out, err
+	}
+	out.Timings.Start = time.Since(t)
+	say("cluster ready in %s", out.Timings.Start.Round(100*time.Millisecond))
+
+	// Workload and faults.
+	hw, err := history.Create(filepath.Join(dir, "history.jsonl"))
+	if err != nil {
+		return out, err
+	}
+	histClosed := false
+	defer func() {
+		if !histClosed {
+			hw.Close()
+		}
+	}()
+	part := nemesis.NewPartitioner(clusterNodes{cl, peers})
+	defer func() {
+		// The last line of defence: heal whatever is still cut, even when a
+		// panic is unwinding.
+		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if herr := part.HealAll(hctx); herr != nil {
+			err = errors.Join(err, fmt.Errorf("heal: %w", herr))
+		}
+	}()
+	occ := occurrences(sc)
+	progress := newProgress(opt.Progress, hw)
+	clock := history.NewClock()
+	t0 := clock.Base()
+	out.Timings.FirstOp = time.Since(began)
+	wctx, wcancel := context.WithTimeout(ctx, time.Duration(sc.TimeLimit)+time.Duration(sc.Recovery))
+	defer wcancel()
+	nemDone := make(chan error, 1)
+	go func() {
+		nemDone <- nemesis.Execute(ctx, part, occ, sc.Seed, hw, clock, t0, opt.Log)
+	}()
+	stopProgress := progress.start(wctx, t0, time.Duration(sc.TimeLimit)+time.Duration(sc.Recovery))
+	wl := workloads.Register{
+		Keys: sc.Workload.Keys, Rate: sc.Workload.Rate, Concurrency: sc.Workload.Concurrency,
+		Timeout: time.Duration(sc.Workload.Timeout), Reads: systems.ReadMode(sc.Workload.Reads),
+		Mix:   workloads.Mix{Read: sc.Workload.Mix.Read, Write: sc.Workload.Mix.Write, CAS: sc.Workload.Mix.CAS},
+		Nodes: peers, Seed: sc.Seed,
+	}
+	say("workload: %s; faults: %d scheduled", describeWorkload(sc), len(occ))
+	stats, werr := wl.Run(wctx, sys, hw, clock)
+	out.Stats = stats
+	nerr := <-nemDone
+	stopProgress()
+	out.Timings.Workload = time.Since(t0)
+	out.Interrupted = ctx.Err() != nil
+	if werr != nil {
+		return out, fmt.Errorf("workload: %w", werr)
+	}
+	if nerr != nil {
+		return out, fmt.Errorf("nemesis: %w", nerr)
+	}
+	if sc.FinalReads && !out.Interrupted {
+		say("final reads through every node")
+		fctx, cancel := context.WithTimeout(ctx, time.Duration(len(peers)*sc.Workload.Keys+1)*time.Duration(sc.Workload.Timeout)+10*time.Second)
+		_, ferr := workloads.FinalReads(fctx, sys, peers, sc.Workload.Keys, time.Duration(sc.Workload.Timeout), hw, clock, stats.NextProcess(sc.Workload.Concurrency))
+		cancel()
+		if ferr != nil && ctx.Err() == nil {
+			opt.Log.Warn("final reads", "err", ferr)
+		}
+		out.Interrupted = ctx.Err() != nil
+	}
+	histClosed = true
+	if err := hw.Close(); err != nil {
+		return out, fmt.Errorf("history: %w", err)
+	}
+
+	// Check and report.
+	t = time.Now()
+	if out.Interrupted {
+		say("interrupted: faults healed; checking what was recorded")
+	} else {
+		say("checking %d events", hw.Count())
+	}
+	res, err := checkAndReport(context.WithoutCancel(ctx), dir, sc, sys, opt, out, began)
+	out.Timings.Check = time.Since(t)
+	out.Result, out.Verdict = res, res.Verdict
+	out.Timings.Total = time.Since(began)
+	return out, err
+}
+
+func randomSeed() uint64 {
+	var b [8]byte
+	rand.Read(b[:])
+	return binary.LittleEndian.Uint64(b[:]) >> 1
+}
+
+// makeRunDir creates store/<name>/<timestamp>[-N] and points store/latest
+// at it. The run ID is the timestamp and a random suffix.
+func makeRunDir(store, name string, t time.Time) (dir, runID string, err error) {
+	ts := t.UTC().Format("20060102T150405")
+	base := filepath.Join(store, name)
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		return "", "", err
+	}
+	leaf := ts
+	for i := 2; ; i++ {
+		err := os.Mkdir(filepath.Join(base, leaf), 0o755)
+		if err == nil {
+			break
+		}
+		if !os.IsExist(err) || i > 100 {
+			return "", "", err
+		}
+		leaf = fmt.Sprintf("%s-%d", ts, i)
+	}
+	dir = filepath.Join(base, leaf)
+	latest := filepath.Join(store, "latest")
+	tmp := latest + ".tmp"
+	os.Remove(tmp)
+	if err := os.Symlink(filepath.Join(name, leaf), tmp); err == nil {
+		os.Rename(tmp, latest)
+	}
+	var r [3]byte
+	rand.Read(r[:])
+	return dir, strings.ToLower(ts) + "-" + hex.EncodeToString(r[:]), nil
+}
+
+func waitReady(ctx context.Context, sys systems.System, cl *cluster.Cluster, peers []systems.Peer, timeout time.Duration) error {
+	for _, p := range peers {
+		err := cluster.WaitFor(ctx, timeout, 250*time.Millisecond, func(ctx context.Context) error {
+			if running, state, err := cl.Running(ctx, p.Name); err == nil && !running {
+				return &stopErr{fmt.Errorf("node %s exited (%s)", p.Name, state)}
+			}
+			return sys.Ready(ctx, p.Addr)
+		})
+		var se *stopErr
+		if err != nil || errors.As(err, &se) {
+			logs, _ := cl.Logs(context.WithoutCancel(ctx), p.Name, 15)
+			return fmt.Errorf("node %s not ready: %w\nlast lines of its log:\n%s", p.Name, err, logs)
+		}
+	}
+	return nil
+}
+
+type stopErr struct{ error }
+
+// clusterNodes adapts a cluster to what the nemesis needs.
+type clusterNodes struct {
+	cl    *cluster.Cluster
+	peers []systems.Peer
+}
+
+func (c clusterNodes) Names() []string {
+	out := make([]string, len(c.peers))
+	for i, p := range c.peers {
+		out[i] = p.Name
+	}
+	return out
+}
+
+func (c clusterNodes) Addr(node string) (netip.Addr, bool) {
+	for _, p := range c.peers {
+		if p.Name == node {
+			return p.Addr, true
+		}
+	}
+	return netip.Addr{}, false
+}
+
+func (c clusterNodes) Pid(ctx context.Context, node string) (int, error) { return c.cl.Pid(ctx, node) }
+
+// occurrences lays out every fault occurrence of the scenario, numbered
+// from 1 in time order.
+func occurrences(sc *scenarios.Scenario) []nemesis.Occurrence {
+	var occ []nemesis.Occurrence
+	for _, f := range sc.Faults {
+		for _, w := range f.Occurrences(time.Duration(sc.TimeLimit)) {
+			occ = append(occ, nemesis.Occurrence{Kind: f.Kind, Shape: f.Shape, Node: f.Node, Start: w.Start, End: w.End})
+		}
+	}
+	sortOccurrences(occ)
+	for i := range occ {
+		occ[i].ID = i + 1
+	}
+	return occ
+}
+
+func describeWorkload(sc *scenarios.Scenario) string {
+	w := sc.Workload
+	return fmt.Sprintf("%s: %d keys, %g ops/s, %d clients, %s timeout, %s reads", w.Name, w.Keys, w.Rate, w.Concurrency, time.Duration(w.Timeout), w.Reads)
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}

@@ -1,0 +1,166 @@
+package etcd_test
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/lab-chaos/lab/cluster"
+	"github.com/lab-chaos/lab/internal/labtest"
+	"github.com/lab-chaos/lab/nemesis"
+	"github.com/lab-chaos/lab/systems"
+	"github.com/lab-chaos/lab/systems/etcd"
+)
+
+type nodes struct {
+	cl    *cluster.Cluster
+	peers []systems.Peer
+}
+
+func (n nodes) Names() []string {
+	var out []string
+	for _, p := range n.peers {
+		out = append(out, p.Name)
+	}
+	return out
+}
+func (n nodes) Addr(name string) (netip.Addr, bool) {
+	for _, p := range n.peers {
+		if p.Name == name {
+			return p.Addr, true
+		}
+	}
+	return netip.Addr{}, false
+}
+func (n nodes) Pid(ctx context.Context, name string) (int, error) { return n.cl.Pid(ctx, name) }
+
+// TestPartitionCutsARealCluster starts three etcd nodes in Docker, isolates
+// n3 with nftables in its namespace, and checks what each side sees: the
+// majority still takes writes, n3 can serve no linearizable read, and its
+// serializable reads are stale. After the heal n3 catches up.
+func TestPartitionCutsARealCluster(t *testing.T) {
+	d := labtest.Docker(t)
+	labtest.Root(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	sys := &etcd.Etcd{BuildOutput: os.Stderr}
+	im := sys.Image()
+	if _, err := cluster.EnsureImage(ctx, d, im, os.Stderr); err != nil {
+		t.Fatal(err)
+	}
+	// A second ensure must find the image by its content and not rebuild.
+	if built, err := cluster.EnsureImage(ctx, d, im, os.Stderr); err != nil || built {
+		t.Fatalf("second EnsureImage: built=%v err=%v, want a cache hit", built, err)
+	}
+	runID := "test-" + time.Now().UTC().Format("150405.000")
+	cl, err := cluster.New(ctx, d, runID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := cl.Close(context.Background()); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	var peers []systems.Peer
+	for i, n := range []string{"n1", "n2", "n3"} {
+		peers = append(peers, systems.Peer{Name: n, Addr: cl.AddressOf(i)})
+	}
+	if err := cl.Start(ctx, sys.Nodes(im.Tag(), peers, runID)); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range peers {
+		if err := cluster.WaitFor(ctx, 60*time.Second, 200*time.Millisecond, func(ctx context.Context) error { return sys.Ready(ctx, p.Addr) }); err != nil {
+			logs, _ := cl.Logs(ctx, p.Name, 20)
+			t.Fatalf("%s not ready: %v\n%s", p.Name, err, logs)
+		}
+	}
+	c1, err := sys.RegisterClient(ctx, peers[0], systems.Linearizable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c1.Close()
+	c3, err := sys.RegisterClient(ctx, peers[2], systems.Linearizable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c3.Close()
+	c3s, err := sys.RegisterClient(ctx, peers[2], systems.Serializable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c3s.Close()
+	op := func(f func(ctx context.Context) error) error {
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		return f(ctx)
+	}
+	if err := op(func(ctx context.Context) error { return c1.Write(ctx, "k", "1") }); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until n3 has applied the write, so the stale read below is
+	// really stale and not merely not yet replicated.
+	if err := cluster.WaitFor(ctx, 10*time.Second, 100*time.Millisecond, func(ctx context.Context) error {
+		v, _, err := c3s.Read(ctx, "k")
+		if err == nil && v != "1" {
+			err = errors.New("n3 has not applied the write yet")
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	part := nemesis.NewPartitioner(nodes{cl, peers})
+	groups, cut, err := nemesis.PlanPartition(nemesis.ShapeIsolate, "n3", []string{"n1", "n2", "n3"}, rand.New(rand.NewPCG(1, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("cutting %v", groups)
+	if err := part.Cut(ctx, 1, cut); err != nil {
+		t.Fatal(err)
+	}
+	defer part.HealAll(context.Background())
+
+	// The majority goes on.
+	if err := cluster.WaitFor(ctx, 15*time.Second, 100*time.Millisecond, func(ctx context.Context) error {
+		return op(func(ctx context.Context) error { return c1.Write(ctx, "k", "2") })
+	}); err != nil {
+		t.Fatalf("majority write during the partition: %v", err)
+	}
+	// n3 cannot serve a linearizable read...
+	if err := op(func(ctx context.Context) error { _, _, err := c3.Read(ctx, "k"); return err }); err == nil {
+		t.Fatal("linearizable read through isolated n3 succeeded")
+	} else {
+		t.Logf("linearizable read through n3: %v", err)
+	}
+	// ... and its serializable read is stale.
+	var v string
+	if err := op(func(ctx context.Context) (err error) { v, _, err = c3s.Read(ctx, "k"); return err }); err != nil {
+		t.Fatalf("serializable read through n3: %v", err)
+	}
+	if v != "1" {
+		t.Fatalf("serializable read through isolated n3 = %q, want the stale %q", v, "1")
+	}
+
+	if err := part.Heal(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if got := part.Active(); len(got) != 0 {
+		t.Fatalf("after heal, active faults = %v", got)
+	}
+	if err := cluster.WaitFor(ctx, 30*time.Second, 200*time.Millisecond, func(ctx context.Context) error {
+		var v string
+		err := op(func(ctx context.Context) (err error) { v, _, err = c3.Read(ctx, "k"); return err })
+		if err == nil && v != "2" {
+			err = errors.New("n3 read " + v)
+		}
+		return err
+	}); err != nil {
+		t.Fatalf("n3 after the heal: %v", err)
+	}
+}
