@@ -1,0 +1,222 @@
+package checker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+	"github.com/lab-chaos/lab/history"
+)
+
+// Check judges a history against the model named in opts. The error is
+// only for bad input (an unknown model, a function or value the model does
+// not understand); everything the history itself gets wrong is in the
+// Result. When ctx is cancelled or opts.Timeout passes before the search
+// ends, the verdict is Unknown unless a key was already found invalid.
+func Check(ctx context.Context, events []history.Event, opts Options) (Result, error) {
+	start := time.Now()
+	m, err := lookupModel(opts.Model)
+	if err != nil {
+		return Result{}, err
+	}
+	if opts.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, opts.Timeout)
+		defer cancel()
+	}
+	res := Result{Model: m.name, Verdict: Valid}
+	events, res.Timeless = withPositions(events)
+	tf := timeFormat(res.Timeless)
+	ops, faults, problems := history.Pair(events)
+	for _, pr := range problems {
+		res.Problems = append(res.Problems, fmt.Sprintf("event %d: %s", pr.Index+1, pr.Msg))
+	}
+	res.Counts = countOps(ops)
+	res.Counts.Nemesis = len(faults)
+	for _, op := range ops {
+		if !supported(m, op.F) {
+			return Result{}, fmt.Errorf("event %d: f %q is not an operation of the %s model (expected %v)", op.Index+1, op.F, m.name, m.fs)
+		}
+	}
+	if m.name == "set" {
+		checkSet(ops, &res, tf)
+		res.Duration = time.Since(start)
+		return res, nil
+	}
+
+	keys, groups := byKey(ops)
+	res.Counts.Keys = len(keys)
+	parts := make([]*partition, len(keys))
+	for i, k := range keys {
+		if parts[i], err = m.build(k, groups[k], tf); err != nil {
+			return Result{}, err
+		}
+		res.Reductions.add(parts[i].red)
+	}
+	res.Partitions = make([]PartitionResult, len(parts))
+	runPartitions(ctx, parts, res.Partitions)
+
+	var unknownKeys []string
+	for i, pr := range res.Partitions {
+		switch pr.Verdict {
+		case Invalid:
+			res.Verdict = Invalid
+			if a := explain(ctx, parts[i], tf); a != nil {
+				res.Anomalies = append(res.Anomalies, *a)
+			}
+		case Unknown:
+			if pr.Method == "stopped" {
+				continue
+			}
+			unknownKeys = append(unknownKeys, pr.Key)
+		}
+	}
+	if len(unknownKeys) > 0 {
+		if res.Verdict == Valid {
+			res.Verdict = Unknown
+		}
+		res.Reason = fmt.Sprintf("the search did not finish (%v) for %d key(s): %s", context.Cause(ctx), len(unknownKeys), clipList(unknownKeys, 10))
+	}
+	sort.SliceStable(res.Partitions, func(i, j int) bool { return res.Partitions[i].Ops > res.Partitions[j].Ops })
+	res.Duration = time.Since(start)
+	return res, nil
+}
+
+// withPositions gives a history without times (every event at zero) the
+// event positions 1, 2, ... as times.
+func withPositions(events []history.Event) ([]history.Event, bool) {
+	if len(events) < 2 {
+		return events, false
+	}
+	for _, e := range events {
+		if e.Time != 0 {
+			return events, false
+		}
+	}
+	out := make([]history.Event, len(events))
+	for i, e := range events {
+		e.Time = int64(i + 1)
+		out[i] = e
+	}
+	return out, true
+}
+
+func countOps(ops []history.Op) Counts {
+	c := Counts{ByF: map[string]FCounts{}}
+	for _, op := range ops {
+		c.Ops++
+		f := c.ByF[op.F]
+		switch op.Type {
+		case history.OK:
+			c.OK++
+			f.OK++
+		case history.Fail:
+			c.Fail++
+			f.Fail++
+		default:
+			c.Info++
+			f.Info++
+		}
+		c.ByF[op.F] = f
+	}
+	return c
+}
+
+// runPartitions checks the partitions on a pool of one worker per core,
+// largest first, writing one result per partition.
+// The first invalid key stops the others, as porcupine does: refuting a
+// hard key can take exponentially long, and one invalid key settles the
+// verdict; the keys stopped that way are reported with method "stopped".
+func runPartitions(ctx context.Context, parts []*partition, out []PartitionResult) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	order := make([]int, len(parts))
+	for i := range order {
+		order[i] = i
+	}
+	sort.Slice(order, func(a, b int) bool { return len(parts[order[a]].search) > len(parts[order[b]].search) })
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	workers := min(runtime.GOMAXPROCS(0), len(parts))
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				n := int(next.Add(1)) - 1
+				if n >= len(order) {
+					return
+				}
+				i := order[n]
+				out[i] = checkPartition(ctx, parts[i])
+				if out[i].Verdict == Invalid {
+					cancel(errStopped)
+				} else if out[i].Verdict == Unknown && errors.Is(context.Cause(ctx), errStopped) {
+					out[i].Method = "stopped"
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+var errStopped = errors.New("another key was found invalid")
+
+func checkPartition(ctx context.Context, p *partition) PartitionResult {
+	start := time.Now()
+	pr := PartitionResult{Key: p.key, Ops: len(p.ops), Unknown: p.unknown, Searched: len(p.search)}
+	defer func() { pr.Duration = time.Since(start) }()
+	switch {
+	case p.refuted != nil:
+		pr.Verdict, pr.Method = Invalid, "refuted"
+		return pr
+	case len(p.search) == 0:
+		pr.Verdict, pr.Method = Valid, "empty"
+		return pr
+	}
+	pr.Method = "search"
+	pr.Verdict = search(ctx, p.pm, p.search)
+	return pr
+}
+
+// search runs porcupine on one partition. Cancellation reaches it through
+// the model's step function, which refuses every step once ctx is done, so
+// porcupine unwinds; a refusal it caused can only make the answer Illegal,
+// which is then reported as Unknown.
+func search(ctx context.Context, pm porcupine.Model, ops []porcupine.Operation) Verdict {
+	if ctx.Err() != nil {
+		return Unknown
+	}
+	var stopped atomic.Bool
+	stop := context.AfterFunc(ctx, func() { stopped.Store(true) })
+	defer stop()
+	step := pm.Step
+	pm.Step = nil
+	pm.StepContext = func(_ context.Context, st, in, out any) (bool, any) {
+		if stopped.Load() {
+			return false, st
+		}
+		return step(st, in, out)
+	}
+	ok := porcupine.CheckOperations(pm, ops)
+	switch {
+	case ok:
+		return Valid
+	case stopped.Load():
+		return Unknown
+	}
+	return Invalid
+}
+
+func clipList(s []string, n int) string {
+	if len(s) <= n {
+		return fmt.Sprint(s)
+	}
+	return fmt.Sprintf("%v and %d more", s[:n], len(s)-n)
+}

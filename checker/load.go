@@ -1,0 +1,104 @@
+package checker
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/lab-chaos/lab/history"
+)
+
+// Formats lists the history formats [Load] reads.
+var Formats = []string{"jsonl", "edn", "jepsen-log"}
+
+// HistoryFile is the name of the history in a run directory.
+const HistoryFile = "history.jsonl"
+
+// Load reads the history at path: a history file, or a run directory
+// holding history.jsonl. format is "jsonl", "edn", "jepsen-log", or empty
+// to detect it from the content. It returns the events, the file actually
+// read, and the format used. A malformed file is a *history.SyntaxError
+// naming the file and line.
+func Load(path, format string) (events []history.Event, file, used string, err error) {
+	file = path
+	if st, err := os.Stat(path); err != nil {
+		return nil, path, "", err
+	} else if st.IsDir() {
+		file = filepath.Join(path, HistoryFile)
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, file, "", err
+	}
+	if format == "" {
+		format = DetectFormat(data)
+	}
+	switch format {
+	case "jsonl":
+		events, truncated, err := history.Read(bytes.NewReader(data), file)
+		_ = truncated // a cut-short last line is what a killed run leaves
+		return events, file, format, err
+	case "edn":
+		events, err := history.ReadEDN(bytes.NewReader(data), file)
+		return events, file, format, err
+	case "jepsen-log":
+		events, err := history.ReadJepsenLog(bytes.NewReader(data), file)
+		return events, file, format, err
+	}
+	return nil, file, format, fmt.Errorf("unknown format %q; expected one of %s", format, strings.Join(Formats, ", "))
+}
+
+// DetectFormat guesses a history's format from its first meaningful
+// line: a JSON object is jsonl, a line holding "jepsen.util - " is an old
+// Jepsen log, and anything starting with `{`, `[`, `(` or `;` is EDN. An
+// empty input is jsonl.
+func DetectFormat(data []byte) string {
+	for len(data) > 0 {
+		line := data
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			line, data = data[:i], data[i+1:]
+		} else {
+			data = nil
+		}
+		if bytes.Contains(line, []byte(history.JepsenLogMarker)) {
+			return "jepsen-log"
+		}
+		t := bytes.TrimLeft(line, " \t\r,")
+		if len(t) == 0 {
+			continue
+		}
+		switch t[0] {
+		case ';', '[', '(':
+			return "edn"
+		case '{':
+			rest := bytes.TrimLeft(t[1:], " \t\r,")
+			if len(rest) == 0 || rest[0] == '"' || rest[0] == '}' {
+				return "jsonl"
+			}
+			return "edn"
+		}
+		// Old Jepsen logs carry other log lines before the first operation.
+		continue
+	}
+	return "jsonl"
+}
+
+// CheckPath is what `lab check` does: [Load] the history at path in the
+// given format (empty: detect), pick the model (opts.Model "auto" or empty:
+// [InferModel]) and [Check] it. The error is bad input: a file that cannot
+// be read or parsed, an unknown model, an operation the model does not
+// understand.
+func CheckPath(ctx context.Context, path, format string, opts Options) (Result, []history.Event, error) {
+	events, _, _, err := Load(path, format)
+	if err != nil {
+		return Result{}, nil, err
+	}
+	if opts.Model == "" || opts.Model == "auto" {
+		opts.Model = InferModel(events)
+	}
+	res, err := Check(ctx, events, opts)
+	return res, events, err
+}
