@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -239,7 +240,7 @@ func Run(ctx context.Context, opt Options) (out Outcome, err error) {
 		Nodes: peers, Seed: sc.Seed,
 	}
 	say("workload: %s; faults: %d scheduled", describeWorkload(sc), len(occ))
-	stats, werr := wl.Run(wctx, sys, hw, clock)
+	stats, werr := runWorkload(wctx, wl, sys, hw, clock, time.Duration(sc.Workload.Timeout)+15*time.Second, dir, opt.Log)
 	out.Stats = stats
 	nerr := <-nemDone
 	stopProgress()
@@ -278,6 +279,41 @@ func Run(ctx context.Context, opt Options) (out Outcome, err error) {
 	out.Result, out.Verdict = res, res.Verdict
 	out.Timings.Total = time.Since(began)
 	return out, err
+}
+
+// runWorkload runs the workload and waits for it to stop once ctx ends, but
+// no longer than grace: a client stuck in a call that ignores its deadline
+// must not hold the run (and the heal, the logs and the report) hostage. If
+// it happens, the goroutines are dumped into the run directory.
+func runWorkload(ctx context.Context, wl workloads.Register, sys systems.Registers, hw *history.Writer, clock *history.Clock, grace time.Duration, dir string, log *slog.Logger) (workloads.Stats, error) {
+	type result struct {
+		stats workloads.Stats
+		err   error
+	}
+	done := make(chan result, 1)
+	go func() {
+		s, err := wl.Run(ctx, sys, hw, clock)
+		done <- result{s, err}
+	}()
+	select {
+	case r := <-done:
+		return r.stats, r.err
+	case <-ctx.Done():
+	}
+	timer := time.NewTimer(grace)
+	defer timer.Stop()
+	select {
+	case r := <-done:
+		return r.stats, r.err
+	case <-timer.C:
+		path := filepath.Join(dir, "stuck-goroutines.txt")
+		if f, err := os.Create(path); err == nil {
+			pprof.Lookup("goroutine").WriteTo(f, 2)
+			f.Close()
+		}
+		log.Warn("the workload did not stop in time; going on without it", "grace", grace, "stacks", path)
+		return workloads.Stats{}, nil
+	}
 }
 
 func randomSeed() uint64 {
