@@ -20,8 +20,12 @@ import (
 // Result. When ctx is cancelled or opts.Timeout passes before the search
 // ends, the verdict is Unknown unless a key was already found invalid.
 func Check(ctx context.Context, events []history.Event, opts Options) (Result, error) {
+	return check(ctx, events, opts, tuning{})
+}
+
+func check(ctx context.Context, events []history.Event, opts Options, t tuning) (Result, error) {
 	start := time.Now()
-	m, err := lookupModel(opts.Model)
+	m, err := lookupModelTuned(opts.Model, t)
 	if err != nil {
 		return Result{}, err
 	}

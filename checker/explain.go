@@ -29,7 +29,7 @@ func explain(ctx context.Context, p *partition, tf timeFormat) *Anomaly {
 		return p.refuted
 	}
 	generic := &Anomaly{Kind: "nonlinearizable", Key: p.key,
-		Summary: fmt.Sprintf("no order of the %d operations on key %s is consistent with the model", len(p.search), p.key)}
+		Summary: fmt.Sprintf("no order of the %d operations%s is consistent with the model", len(p.search), p.ofKey())}
 	if len(p.search) > 0 {
 		generic.Time = p.search[0].Call
 	}
@@ -81,8 +81,8 @@ func explain(ctx context.Context, p *partition, tf timeFormat) *Anomaly {
 		last := p.search[longest[len(longest)-1]]
 		lastDesc = fmt.Sprintf("%s (invoked at %s)", p.pm.DescribeOperation(last.Input, last.Output), tf.at(last.Call))
 	}
-	a.Summary = fmt.Sprintf("%s on key %s, invoked at %s and completed at %s, cannot be placed: at most %d of the %d operations on the key can be put in an order the model accepts (the last being %s), leaving the state %s, and this operation had to come next but does not fit it",
-		p.pm.DescribeOperation(op.Input, op.Output), p.key, tf.at(op.Call), tf.at(op.Return),
+	a.Summary = fmt.Sprintf("%s%s, invoked at %s and completed at %s, cannot be placed: at most %d of the %d operations can be put in an order the model accepts (the last being %s), leaving the state %s, and this operation had to come next but does not fit it",
+		p.pm.DescribeOperation(op.Input, op.Output), p.ofKey(), tf.at(op.Call), tf.at(op.Return),
 		len(longest), len(p.search), lastDesc, p.pm.DescribeState(state))
 	if src.Type == history.Info {
 		a.Summary += " (its outcome was unknown; it was bounded by a later observation of its value)"

@@ -46,12 +46,21 @@ type partition struct {
 	vizModel *porcupine.Model
 }
 
-func lookupModel(name string) (*model, error) {
+// tuning switches parts of the checker off, for benchmarks and tests that
+// measure what each part buys; the zero value is the full checker.
+type tuning struct {
+	noReduce bool // skip the value-based reductions (2 and 3)
+	noRefute bool // skip the direct refutations
+}
+
+func lookupModel(name string) (*model, error) { return lookupModelTuned(name, tuning{}) }
+
+func lookupModelTuned(name string, t tuning) (*model, error) {
 	switch name {
 	case "", "cas-register":
-		return &model{name: "cas-register", fs: []string{"read", "write", "cas"}, build: buildRegister(true)}, nil
+		return &model{name: "cas-register", fs: []string{"read", "write", "cas"}, build: buildRegister(true, t)}, nil
 	case "register":
-		return &model{name: "register", fs: []string{"read", "write"}, build: buildRegister(false)}, nil
+		return &model{name: "register", fs: []string{"read", "write"}, build: buildRegister(false, t)}, nil
 	case "kv":
 		return &model{name: "kv", fs: []string{"get", "put", "append"}, build: buildKV}, nil
 	case "mutex":

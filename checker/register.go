@@ -129,7 +129,7 @@ func (r *rop) definite() bool {
 	return w && r.out.st == regOK
 }
 
-func buildRegister(cas bool) func(string, []history.Op, timeFormat) (*partition, error) {
+func buildRegister(cas bool, t tuning) func(string, []history.Op, timeFormat) (*partition, error) {
 	return func(key string, ops []history.Op, tf timeFormat) (*partition, error) {
 		p := &partition{key: key, ops: ops}
 		names := newInterner()
@@ -183,8 +183,8 @@ func buildRegister(cas bool) func(string, []history.Op, timeFormat) (*partition,
 			}
 			rs = append(rs, r)
 		}
-		unique := reduceRegister(p, rs)
-		if unique {
+		unique := reduceRegister(p, rs, t)
+		if unique && !t.noRefute {
 			p.refuted = refuteRegister(p, rs, names, tf)
 		} else {
 			p.red.NotUnique = []string{key}
@@ -210,7 +210,7 @@ func buildRegister(cas bool) func(string, []history.Op, timeFormat) (*partition,
 // reduceRegister applies the sound reductions of docs/checking.md to one
 // key's operations and reports whether written values were unique (the
 // precondition of the value-based ones).
-func reduceRegister(p *partition, rs []rop) bool {
+func reduceRegister(p *partition, rs []rop, t tuning) bool {
 	// Which values could ever be the state, and who writes each.
 	count := map[int32]int{}
 	for i := range rs {
@@ -233,8 +233,8 @@ func reduceRegister(p *partition, rs []rop) bool {
 			unique = false
 		}
 	}
-	if !unique {
-		return false
+	if !unique || t.noReduce {
+		return unique
 	}
 	// Observers: the earliest completion of an ok read or ok cas that saw
 	// each value; mentions: any op whose outcome could depend on it.
@@ -396,9 +396,9 @@ func refuteRegister(p *partition, rs []rop, names *interner, tf timeFormat) *Ano
 // returned 2" or "cas of key 3 from 2 to 7 invoked at 12.4 s succeeded".
 func (p *partition) observed(r *rop, names *interner, tf timeFormat) string {
 	if r.in.kind == regRead {
-		return fmt.Sprintf("read of key %s invoked at %s returned %s", p.key, tf.at(r.call), names.name(r.out.v))
+		return fmt.Sprintf("read%s invoked at %s returned %s", p.ofKey(), tf.at(r.call), names.name(r.out.v))
 	}
-	return fmt.Sprintf("cas of key %s from %s to %s invoked at %s succeeded", p.key, names.name(r.in.a), names.name(r.in.b), tf.at(r.call))
+	return fmt.Sprintf("cas%s from %s to %s invoked at %s succeeded", p.ofKey(), names.name(r.in.a), names.name(r.in.b), tf.at(r.call))
 }
 
 func describeWriter(w *rop, names *interner, tf timeFormat) string {
@@ -418,4 +418,12 @@ func (p *partition) anomaly(kind string, rs []rop, idx []int, summary string) *A
 		a.Ops = append(a.Ops, p.ops[rs[i].src])
 	}
 	return a
+}
+
+// ofKey is " of key K", or nothing for a history without keys.
+func (p *partition) ofKey() string {
+	if p.key == "" {
+		return ""
+	}
+	return " of key " + p.key
 }

@@ -1,19 +1,163 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/lab-chaos/lab/checker"
+	"github.com/lab-chaos/lab/history"
 )
 
-// newCheckCmd is being written in the checker work (issue 3).
+// checkOptions are the flags of lab check.
+type checkOptions struct {
+	model   string
+	format  string
+	timeout time.Duration
+	out     string
+}
+
 func newCheckCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:    "check PATH",
-		Short:  "Check a history (in progress)",
-		Hidden: true,
-		RunE: func(*cobra.Command, []string) error {
-			return labFailure(errors.New("lab check is not built yet"))
+	var o checkOptions
+	cmd := &cobra.Command{
+		Use:   "check [--model M] [--format F] [--timeout D] [--out DIR] PATH",
+		Short: "Check a history for linearizability (or a set for lost elements)",
+		Long: `check judges a recorded history: the lab's history.jsonl, a run directory
+holding one, a Jepsen EDN history or an old Jepsen log. The format is detected
+from the content unless --format says; the model is inferred from the
+operations (get/put/append: kv, acquire/release: mutex, add: set, otherwise
+cas-register) unless --model says.
+
+ok operations happened, fail operations did not, info operations may have
+happened at any time after their invocation. A check that runs out of time is
+unknown, never valid. See docs/checking.md.
+
+Exit codes: 0 valid, 1 invalid, 2 unknown, 254 bad input.`,
+		Example: `  lab check store/20260101-120000-partition
+  lab check --model kv checker/testdata/porcupine/kv/c10-bad.txt
+  lab check --format jepsen-log --timeout 30s etcd_001.log
+  lab check --out /tmp/recheck history.edn`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runCheck(cmd, o, args[0])
 		},
 	}
+	f := cmd.Flags()
+	f.StringVar(&o.model, "model", "auto", "model: auto, "+strings.Join(checker.Models, ", "))
+	f.StringVar(&o.format, "format", "", "history format: "+strings.Join(checker.Formats, ", ")+" (default: detect)")
+	f.DurationVar(&o.timeout, "timeout", 0, "bound on the search (0: none); past it the verdict is unknown")
+	f.StringVar(&o.out, "out", "", "write results.json and history.html into this directory")
+	return cmd
+}
+
+func runCheck(cmd *cobra.Command, o checkOptions, path string) error {
+	if o.format != "" && !contains(checker.Formats, o.format) {
+		return badInput(fmt.Errorf("unknown format %q", o.format), "--format "+strings.Join(checker.Formats, "|"))
+	}
+	if o.model != "auto" && !contains(checker.Models, o.model) {
+		return badInput(fmt.Errorf("unknown model %q", o.model), "--model auto|"+strings.Join(checker.Models, "|"))
+	}
+	res, events, err := checker.CheckPath(cmd.Context(), path, o.format, checker.Options{Model: o.model, Timeout: o.timeout})
+	if err != nil {
+		var se *history.SyntaxError
+		switch {
+		case errors.As(err, &se):
+			return badInput(err, "lab check --format "+strings.Join(checker.Formats, "|")+" to force a format")
+		case errors.Is(err, fs.ErrNotExist):
+			return badInput(err, "give a history file or a run directory holding "+checker.HistoryFile)
+		}
+		return badInput(err, "lab check --model "+strings.Join(checker.Models, "|"))
+	}
+	printResult(cmd, res)
+	if o.out != "" {
+		if err := writeCheckOutput(o.out, events, res); err != nil {
+			return labFailure(err)
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "wrote %s and %s\n", filepath.Join(o.out, "results.json"), filepath.Join(o.out, "history.html"))
+	}
+	return verdictExit(verdictCode(res.Verdict))
+}
+
+func printResult(cmd *cobra.Command, r checker.Result) {
+	w := cmd.OutOrStdout()
+	fmt.Fprintf(w, "verdict: %s (model %s, %s)\n", strings.ToUpper(string(r.Verdict)), r.Model, r.Duration.Round(time.Millisecond))
+	if r.Reason != "" {
+		fmt.Fprintf(w, "  %s\n", r.Reason)
+	}
+	fmt.Fprintf(w, "operations: %d (ok %d, fail %d, unknown %d) over %d keys\n", r.Counts.Ops, r.Counts.OK, r.Counts.Fail, r.Counts.Info, r.Counts.Keys)
+	red := r.Reductions
+	if n := red.DroppedUnobserved + red.BoundedObserved + red.DroppedImpossibleCAS; n > 0 {
+		fmt.Fprintf(w, "reductions: %d unknown writes dropped (never observed), %d bounded (observed), %d impossible failed cas dropped\n",
+			red.DroppedUnobserved, red.BoundedObserved, red.DroppedImpossibleCAS)
+	}
+	for i, a := range r.Anomalies {
+		if i == 5 {
+			fmt.Fprintf(w, "  ... and %d more anomalies\n", len(r.Anomalies)-5)
+			break
+		}
+		fmt.Fprintf(w, "  %s: %s\n", a.Kind, a.Summary)
+	}
+	for i, p := range r.Problems {
+		if i == 3 {
+			fmt.Fprintf(w, "  ... and %d more problems in the history\n", len(r.Problems)-3)
+			break
+		}
+		fmt.Fprintf(w, "  history problem: %s\n", p)
+	}
+}
+
+// writeCheckOutput writes results.json and history.html into dir. Fields
+// of an existing results.json that the checker does not own (the run's
+// own section) are kept, so re-checking a run directory in place keeps
+// what the run recorded.
+func writeCheckOutput(dir string, events []history.Event, res checker.Result) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	b, err := res.MarshalIndent()
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(dir, "results.json")
+	if old, err := os.ReadFile(path); err == nil {
+		var prev, next map[string]json.RawMessage
+		if json.Unmarshal(old, &prev) == nil && json.Unmarshal(b, &next) == nil {
+			for k, v := range prev {
+				if _, ok := next[k]; !ok {
+					next[k] = v
+				}
+			}
+			if merged, err := json.MarshalIndent(next, "", "  "); err == nil {
+				b = merged
+			}
+		}
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	f, err := os.Create(filepath.Join(dir, "history.html"))
+	if err != nil {
+		return err
+	}
+	if err := checker.WriteVisualization(f, events, res); err != nil {
+		f.Close()
+		return fmt.Errorf("history.html: %w", err)
+	}
+	return f.Close()
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }
