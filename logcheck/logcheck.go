@@ -1,0 +1,217 @@
+package logcheck
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Kind is what a finding is.
+type Kind string
+
+// The kinds of findings.
+const (
+	Panic        Kind = "panic"
+	Fatal        Kind = "fatal error"
+	Race         Kind = "data race"
+	LeaderChange Kind = "leader change"
+	Restart      Kind = "restart"
+)
+
+// Problem reports whether k is a sign of a bug in the system under test
+// (a panic, a fatal error or a data race) rather than an event of its
+// normal life.
+func (k Kind) Problem() bool {
+	return k == Panic || k == Fatal || k == Race
+}
+
+// MaxText bounds [Finding.Text], in bytes.
+const MaxText = 400
+
+// Finding is one notable log line.
+type Finding struct {
+	// Node is the node whose log it is.
+	Node string `json:"node"`
+	// Line is the 1-based line number in that log.
+	Line int `json:"line"`
+	// Time is the wall-clock time of the line; zero when the line has none.
+	Time time.Time `json:"time,omitzero"`
+	// Kind is what the line shows.
+	Kind Kind `json:"kind"`
+	// Term is the raft term of a [LeaderChange], when the line says it.
+	Term int64 `json:"term,omitempty"`
+	// Text is the line without Docker's timestamp, clipped to [MaxText].
+	Text string `json:"text"`
+}
+
+// maxLine bounds the length of a line read; longer lines are cut.
+const maxLine = 1 << 20
+
+var termRE = regexp.MustCompile(`\bterm (\d+)`)
+
+// Check scans one node's log.
+func Check(r io.Reader, node string) ([]Finding, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), maxLine)
+	var out []Finding
+	starts := 0
+	for n := 1; sc.Scan(); n++ {
+		ts, text := splitTime(sc.Text())
+		kind, ok := classify(text)
+		if kind == "start" {
+			starts++
+			if starts == 1 {
+				continue
+			}
+			kind, ok = Restart, true
+		}
+		if kind == "restarting" {
+			if starts > 0 {
+				continue
+			}
+			starts++
+			kind = Restart
+		}
+		if !ok {
+			continue
+		}
+		f := Finding{Node: node, Line: n, Time: ts, Kind: kind, Text: clip(text)}
+		if kind == LeaderChange {
+			if m := termRE.FindStringSubmatch(text); m != nil {
+				f.Term, _ = strconv.ParseInt(m[1], 10, 64)
+			}
+		}
+		out = append(out, f)
+	}
+	if err := sc.Err(); err != nil {
+		return out, fmt.Errorf("log of %s: %w", node, err)
+	}
+	return out, nil
+}
+
+// CheckFile scans the log at path as node's.
+func CheckFile(path, node string) ([]Finding, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return Check(f, node)
+}
+
+// CheckDir scans every *.log file of dir, the node being the file's name
+// without ".log", and returns the findings ordered by time (lines without
+// a time keep their place after the timed ones of their node). A missing
+// dir is no finding and no error.
+func CheckDir(dir string) ([]Finding, error) {
+	paths, err := filepath.Glob(filepath.Join(dir, "*.log"))
+	if err != nil {
+		return nil, err
+	}
+	var out []Finding
+	var errs []error
+	for _, p := range paths {
+		fs, err := CheckFile(p, strings.TrimSuffix(filepath.Base(p), ".log"))
+		out = append(out, fs...)
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i].Time, out[j].Time
+		if a.IsZero() || b.IsZero() {
+			return false
+		}
+		return a.Before(b)
+	})
+	return out, errors.Join(errs...)
+}
+
+// classify says what a line (without Docker's timestamp) shows; the pseudo
+// kinds "start" and "restarting" are resolved by [Check].
+func classify(text string) (Kind, bool) {
+	t := strings.TrimSpace(text)
+	switch {
+	case strings.Contains(t, "WARNING: DATA RACE"):
+		return Race, true
+	case strings.HasPrefix(t, "panic: "), strings.HasPrefix(t, "panic(") && strings.Contains(t, "goroutine"):
+		return Panic, true
+	case strings.HasPrefix(t, "fatal error: "):
+		return Fatal, true
+	}
+	if lvl := zapLevel(t); lvl != "" {
+		switch lvl {
+		case "panic", "dpanic":
+			return Panic, true
+		case "fatal":
+			return Fatal, true
+		}
+	}
+	switch {
+	case strings.Contains(t, "elected leader"), strings.Contains(t, "became leader"):
+		return LeaderChange, true
+	case strings.Contains(t, "starting an etcd server"):
+		return "start", false
+	case strings.Contains(t, "restarting local member"):
+		return "restarting", true
+	}
+	return "", false
+}
+
+// zapLevel is the "level" field of a JSON log line, lower case; empty for
+// other lines.
+func zapLevel(t string) string {
+	if !strings.HasPrefix(t, "{") || !strings.Contains(t, `"level"`) {
+		return ""
+	}
+	var l struct {
+		Level string `json:"level"`
+	}
+	if json.Unmarshal([]byte(t), &l) != nil {
+		return ""
+	}
+	return strings.ToLower(l.Level)
+}
+
+// splitTime takes Docker's RFC 3339 prefix off a line; without one, it
+// looks for an etcd JSON "ts" field.
+func splitTime(line string) (time.Time, string) {
+	if i := strings.IndexByte(line, ' '); i > 0 && i <= 40 && line[0] >= '0' && line[0] <= '9' {
+		if ts, err := time.Parse(time.RFC3339Nano, line[:i]); err == nil {
+			return ts, line[i+1:]
+		}
+	}
+	if strings.HasPrefix(line, "{") && strings.Contains(line, `"ts"`) {
+		var l struct {
+			TS string `json:"ts"`
+		}
+		if json.Unmarshal([]byte(line), &l) == nil {
+			if ts, err := time.Parse(time.RFC3339Nano, l.TS); err == nil {
+				return ts, line
+			}
+		}
+	}
+	return time.Time{}, line
+}
+
+func clip(s string) string {
+	if len(s) <= MaxText {
+		return s
+	}
+	cut := MaxText
+	for cut > 0 && !isRuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+func isRuneStart(b byte) bool { return b&0xc0 != 0x80 }
