@@ -116,6 +116,9 @@ type Fault struct {
 	Detail string `json:"detail,omitempty"`
 	// Error is set on an end event when healing failed.
 	Error string `json:"error,omitempty"`
+	// Offset is the clock offset a fault of kind "clock" set on its nodes,
+	// in nanoseconds (negative: behind); zero for other faults.
+	Offset int64 `json:"offset_ns,omitempty"`
 }
 
 // Value is an operation's input or output, kept as the JSON it was written
