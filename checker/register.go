@@ -240,7 +240,6 @@ func reduceRegister(p *partition, rs []rop, t tuning) bool {
 	// each value; mentions: any op whose outcome could depend on it.
 	minObs := map[int32]int64{}
 	mentioned := map[int32]bool{}
-	maxFailRet := int64(math.MinInt64)
 	for i := range rs {
 		r := &rs[i]
 		if r.drop {
@@ -253,9 +252,6 @@ func reduceRegister(p *partition, rs []rop, t tuning) bool {
 		case r.in.kind == regCAS:
 			v = r.in.a
 			mentioned[v] = true
-			if r.out.st == regFail {
-				maxFailRet = max(maxFailRet, r.ret)
-			}
 			if r.out.st != regOK {
 				continue
 			}
@@ -273,20 +269,46 @@ func reduceRegister(p *partition, rs []rop, t tuning) bool {
 		if !w || r.drop || r.out.st != regUnknown {
 			continue
 		}
-		if obs, ok := minObs[v]; ok {
-			// Reduction 3: it took effect, before its first observer
-			// completed.
-			if obs >= r.call {
-				r.ret = obs
-				r.out.st = regOK
-				r.bounded = true
-				p.red.BoundedObserved++
-			}
+		// Reduction 3: it took effect, before its first observer
+		// completed.
+		if obs, ok := minObs[v]; ok && obs >= r.call {
+			r.ret = obs
+			r.out.st = regOK
+			r.bounded = true
+			p.red.BoundedObserved++
+		}
+	}
+	// Reduction 2 needs, for each failed cas F that could come after the
+	// write W, that the state just before W cannot be F's expected value:
+	// that value is dead by W's invocation (see deadTimes).
+	dead := deadTimes(rs)
+	var fails []int
+	for i := range rs {
+		if !rs[i].drop && rs[i].in.kind == regCAS && rs[i].out.st == regFail {
+			fails = append(fails, i)
+		}
+	}
+	sort.Slice(fails, func(a, b int) bool { return rs[fails[a]].ret < rs[fails[b]].ret })
+	// sufDead[j]: the latest death time among the expected values of fails[j:].
+	sufDead := make([]int64, len(fails)+1)
+	sufDead[len(fails)] = math.MinInt64
+	for j := len(fails) - 1; j >= 0; j-- {
+		d, ok := dead[rs[fails[j]].in.a]
+		if !ok {
+			d = math.MaxInt64
+		}
+		sufDead[j] = max(sufDead[j+1], d)
+	}
+	for i := range rs {
+		r := &rs[i]
+		v, w := r.writes()
+		if !w || r.drop || r.out.st != regUnknown || mentioned[v] {
 			continue
 		}
-		// Reduction 2: nobody saw its value, and no failed cas could
-		// have been placed after it.
-		if !mentioned[v] && maxFailRet < r.call {
+		// Reduction 2: nobody saw its value, and no failed cas that could
+		// come after it could have matched the state it overwrote.
+		j := sort.Search(len(fails), func(j int) bool { return rs[fails[j]].ret >= r.call })
+		if sufDead[j] < r.call {
 			r.drop = true
 			p.red.DroppedUnobserved++
 		}
@@ -426,4 +448,37 @@ func (p *partition) ofKey() string {
 		return ""
 	}
 	return " of key " + p.key
+}
+
+// deadTimes gives, for each value that can never again be the state after
+// some time, that time: for nil, the earliest completion of a definite
+// writer; for a value written by a definite writer Wa, the earliest
+// completion of a definite writer invoked after Wa completed. Values are
+// unique, so once overwritten that way a value never comes back.
+func deadTimes(rs []rop) map[int32]int64 {
+	var defs []int
+	for i := range rs {
+		if !rs[i].drop && rs[i].definite() {
+			defs = append(defs, i)
+		}
+	}
+	sort.Slice(defs, func(a, b int) bool { return rs[defs[a]].call < rs[defs[b]].call })
+	sufMin := make([]int64, len(defs)+1)
+	sufMin[len(defs)] = math.MaxInt64
+	for j := len(defs) - 1; j >= 0; j-- {
+		sufMin[j] = min(sufMin[j+1], rs[defs[j]].ret)
+	}
+	dead := map[int32]int64{}
+	if sufMin[0] != math.MaxInt64 {
+		dead[0] = sufMin[0]
+	}
+	for _, i := range defs {
+		v, _ := rs[i].writes()
+		end := rs[i].ret
+		j := sort.Search(len(defs), func(j int) bool { return rs[defs[j]].call > end })
+		if sufMin[j] != math.MaxInt64 {
+			dead[v] = sufMin[j]
+		}
+	}
+	return dead
 }

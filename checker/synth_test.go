@@ -152,59 +152,37 @@ func makeStale(ops []*synthOp) {
 	panic("makeStale: no read to make stale")
 }
 
-// plainPorcupine converts the history the direct way (unknown outcomes
-// return at infinity, nothing else reduced) and runs porcupine on it with
-// its own per-key partitioning: what a user of porcupine alone would do.
+// plainPorcupine converts the history the direct way, with the same
+// typed models but none of the reductions or refutations (unknown outcomes
+// return at infinity; failed writes and unknown reads are left out, as any
+// porcupine user does), and hands every key to one porcupine call with its
+// own partitioning and parallelism: porcupine alone on the same data.
 func plainPorcupine(events []history.Event, timeout float64) porcupine.CheckResult {
+	return plainPorcupineModel(events, "cas-register", timeout)
+}
+
+func plainPorcupineModel(events []history.Event, modelName string, timeout float64) porcupine.CheckResult {
+	m, err := lookupModelTuned(modelName, tuning{noReduce: true, noRefute: true})
+	if err != nil {
+		panic(err)
+	}
+	events, timeless := withPositions(events)
 	ops, _, _ := history.Pair(events)
-	names := newInterner()
-	var pops []porcupine.Operation
-	for _, op := range ops {
-		var in regIn
-		var out regOut
-		switch op.Type {
-		case history.OK:
-			out.st = regOK
-		case history.Fail:
-			if op.F != "cas" {
-				continue
-			}
-			out.st = regFail
-		default:
-			out.st = regUnknown
+	keys, groups := byKey(ops)
+	var models []porcupine.Model
+	var all []porcupine.Operation
+	for _, k := range keys {
+		p, err := m.build(k, groups[k], timeFormat(timeless))
+		if err != nil {
+			panic(err)
 		}
-		switch op.F {
-		case "read":
-			if op.Type != history.OK {
-				continue
-			}
-			in.kind, out.v = regRead, names.id(op.Output)
-		case "write":
-			in = regIn{kind: regWrite, a: names.id(op.Input)}
-		case "cas":
-			v, _ := elems(op.Input)
-			in = regIn{kind: regCAS, a: names.id(v[0]), b: names.id(v[1])}
+		for _, op := range p.search {
+			op.Input = vizIn{part: len(models), in: op.Input}
+			all = append(all, op)
 		}
-		pops = append(pops, porcupine.Operation{ClientId: int(op.Process), Input: in, Output: out, Call: op.Call, Return: op.Return, Metadata: op.Key})
+		models = append(models, p.pm)
 	}
-	pm := regModel(names, 0)
-	pm.Partition = func(h []porcupine.Operation) [][]porcupine.Operation {
-		m := map[string][]porcupine.Operation{}
-		var keys []string
-		for _, op := range h {
-			k := op.Metadata.(string)
-			if _, ok := m[k]; !ok {
-				keys = append(keys, k)
-			}
-			m[k] = append(m[k], op)
-		}
-		out := make([][]porcupine.Operation, 0, len(keys))
-		for _, k := range keys {
-			out = append(out, m[k])
-		}
-		return out
-	}
-	return porcupine.CheckOperationsTimeout(pm, pops, secs(timeout))
+	return porcupine.CheckOperationsTimeout(vizModel(models), all, secs(timeout))
 }
 
 func secs(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }

@@ -181,6 +181,13 @@ func vizModel(models []porcupine.Model) porcupine.Model {
 			ok, next := models[i.part].Step(s.st, i.in, out)
 			return ok, vizState{part: i.part, st: next}
 		},
+		Hash: func(st any) uint64 {
+			s := st.(vizState)
+			if s.part < 0 || models[s.part].Hash == nil {
+				return 0
+			}
+			return models[s.part].Hash(s.st)
+		},
 		DescribeOperation: func(in, out any) string {
 			i := in.(vizIn)
 			return models[i.part].DescribeOperation(i.in, out)
