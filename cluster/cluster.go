@@ -243,6 +243,8 @@ func (c *Cluster) SaveLogs(ctx context.Context, dir string) error {
 func (c *Cluster) Close(ctx context.Context) error {
 	var errs []error
 	for _, n := range c.Nodes() {
+		// A frozen container may refuse removal: thaw it first.
+		c.d.ContainerUnpause(ctx, n.ContainerID)
 		err := c.d.ContainerRemove(ctx, n.ContainerID, container.RemoveOptions{Force: true, RemoveVolumes: true})
 		if err != nil && !isNotFound(err) {
 			errs = append(errs, fmt.Errorf("remove node %s: %w", n.Name, err))
@@ -284,6 +286,9 @@ func Cleanup(ctx context.Context, d Docker, runID string) (Removed, error) {
 	}
 	var errs []error
 	for _, ct := range cs {
+		if ct.State == "paused" {
+			d.ContainerUnpause(ctx, ct.ID)
+		}
 		if err := d.ContainerRemove(ctx, ct.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !isNotFound(err) {
 			errs = append(errs, err)
 			continue

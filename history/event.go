@@ -98,6 +98,10 @@ type Event struct {
 const (
 	FaultStart = "fault-start"
 	FaultEnd   = "fault-end"
+	// Observe records what the nemesis saw of a fault's effect (the
+	// leader after a partition, a node's own clock after a skew), in the
+	// fault's Detail; it is evidence for people, ignored by checkers.
+	Observe = "observe"
 )
 
 // Fault describes one injected fault. The start and end events of a fault

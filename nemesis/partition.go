@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -23,10 +24,16 @@ type Nodes interface {
 	Pid(ctx context.Context, node string) (int, error)
 }
 
-// Cut is a set of blocked links: Drops[a] lists the nodes a exchanges no
-// packets with. A symmetric partition lists each pair on both sides.
+// Cut is a set of blocked links. Drops[a] lists the nodes a exchanges no
+// packets with (a symmetric partition lists each pair on both sides);
+// OneWay[b] lists the nodes whose packets b drops on arrival while its own
+// still go out (a grudge). Reject makes the cut fail fast: a TCP reset or an
+// ICMP "administratively prohibited" answers each packet, so peers see an
+// error at once instead of a timeout.
 type Cut struct {
-	Drops map[string][]string
+	Drops  map[string][]string
+	OneWay map[string][]string
+	Reject bool
 }
 
 // Pairs returns the blocked links as sorted "a-b" strings, each once.
@@ -39,6 +46,11 @@ func (c Cut) Pairs() []string {
 				x, y = y, x
 			}
 			seen[x+"-"+y] = true
+		}
+	}
+	for b, as := range c.OneWay {
+		for _, a := range as {
+			seen[a+"->"+b] = true
 		}
 	}
 	out := make([]string, 0, len(seen))
@@ -109,19 +121,37 @@ func (p *Partitioner) Cut(ctx context.Context, id int, cut Cut) (err error) {
 			err = errors.Join(err, p.Heal(context.WithoutCancel(ctx), id))
 		}
 	}()
-	names := make([]string, 0, len(cut.Drops))
+	touched := map[string]bool{}
 	for n := range cut.Drops {
+		touched[n] = true
+	}
+	for n := range cut.OneWay {
+		touched[n] = true
+	}
+	names := make([]string, 0, len(touched))
+	for n := range touched {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	for _, node := range names {
-		var peers []netip.Addr
-		for _, peer := range cut.Drops[node] {
+	addrs := func(nodes []string) ([]netip.Addr, error) {
+		var out []netip.Addr
+		for _, peer := range nodes {
 			a, ok := p.nodes.Addr(peer)
 			if !ok {
-				return fmt.Errorf("partition: no node %q", peer)
+				return nil, fmt.Errorf("partition: no node %q", peer)
 			}
-			peers = append(peers, a)
+			out = append(out, a)
+		}
+		return out, nil
+	}
+	for _, node := range names {
+		both, err := addrs(cut.Drops[node])
+		if err != nil {
+			return err
+		}
+		inOnly, err := addrs(cut.OneWay[node])
+		if err != nil {
+			return err
 		}
 		pid, err := p.nodes.Pid(ctx, node)
 		if err != nil {
@@ -135,7 +165,7 @@ func (p *Partitioner) Cut(ctx context.Context, id int, cut Cut) (err error) {
 		p.mu.Lock()
 		p.active[id] = append(p.active[id], t)
 		p.mu.Unlock()
-		if err := writeDropTable(t, peers); err != nil {
+		if err := writeDropTable(t, both, inOnly, cut.Reject); err != nil {
 			return fmt.Errorf("partition %s: %w", node, err)
 		}
 	}
@@ -143,8 +173,9 @@ func (p *Partitioner) Cut(ctx context.Context, id int, cut Cut) (err error) {
 }
 
 // writeDropTable creates the fault's table in one namespace: two base chains
-// dropping every packet from (input) and to (output) the peers.
-func writeDropTable(t *nsTable, peers []netip.Addr) error {
+// that drop (or reject) every packet from (input) and to (output) the peers
+// in both, and only from (input) the peers in inOnly.
+func writeDropTable(t *nsTable, both, inOnly []netip.Addr, reject bool) error {
 	conn, err := nftables.New(nftables.WithNetNSFd(int(t.ns)))
 	if err != nil {
 		return err
@@ -155,12 +186,21 @@ func writeDropTable(t *nsTable, peers []netip.Addr) error {
 		Hooknum: nftables.ChainHookInput, Priority: nftables.ChainPriorityFilter, Policy: &accept})
 	out := conn.AddChain(&nftables.Chain{Name: "output", Table: tbl, Type: nftables.ChainTypeFilter,
 		Hooknum: nftables.ChainHookOutput, Priority: nftables.ChainPriorityFilter, Policy: &accept})
-	for _, a := range peers {
-		ip := a.As4()
-		// ip saddr <peer> drop; ip daddr <peer> drop. The IPv4 header
-		// holds the source address at offset 12 and the destination at 16.
-		conn.AddRule(&nftables.Rule{Table: tbl, Chain: in, Exprs: dropAddr(12, ip[:])})
-		conn.AddRule(&nftables.Rule{Table: tbl, Chain: out, Exprs: dropAddr(16, ip[:])})
+	want := map[*nftables.Chain]int{}
+	add := func(ch *nftables.Chain, offset uint32, a netip.Addr) {
+		for _, exprs := range blockRules(offset, a, reject) {
+			conn.AddRule(&nftables.Rule{Table: tbl, Chain: ch, Exprs: exprs})
+			want[ch]++
+		}
+	}
+	// The IPv4 header holds the source address at offset 12 and the
+	// destination at 16.
+	for _, a := range both {
+		add(in, 12, a)
+		add(out, 16, a)
+	}
+	for _, a := range inOnly {
+		add(in, 12, a)
 	}
 	if err := conn.Flush(); err != nil {
 		return fmt.Errorf("nftables: %w", err)
@@ -171,20 +211,36 @@ func writeDropTable(t *nsTable, peers []netip.Addr) error {
 		if err != nil {
 			return fmt.Errorf("nftables: read back %s: %w", ch.Name, err)
 		}
-		if len(rules) != len(peers) {
-			return fmt.Errorf("nftables: %s chain has %d rules, want %d", ch.Name, len(rules), len(peers))
+		if len(rules) != want[ch] {
+			return fmt.Errorf("nftables: %s chain has %d rules, want %d", ch.Name, len(rules), want[ch])
 		}
 	}
 	return nil
 }
 
-func dropAddr(offset uint32, ip []byte) []expr.Any {
-	return []expr.Any{
+// blockRules returns the rules that block packets whose address at offset
+// is a: one silent drop, or for a fast-failing cut a TCP reset for TCP and
+// an ICMP "administratively prohibited" for the rest.
+func blockRules(offset uint32, a netip.Addr, reject bool) [][]expr.Any {
+	ip := a.As4()
+	match := []expr.Any{
 		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: offset, Len: 4},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ip},
-		&expr.Counter{},
-		&expr.Verdict{Kind: expr.VerdictDrop},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: slices.Clone(ip[:])},
 	}
+	if !reject {
+		return [][]expr.Any{append(slices.Clone(match), &expr.Counter{}, &expr.Verdict{Kind: expr.VerdictDrop})}
+	}
+	tcp := append(slices.Clone(match),
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_TCP}},
+		&expr.Counter{},
+		&expr.Reject{Type: unix.NFT_REJECT_TCP_RST})
+	other := append(slices.Clone(match),
+		&expr.Counter{},
+		// ICMP type 3 (unreachable), code 13: communication
+		// administratively prohibited.
+		&expr.Reject{Type: unix.NFT_REJECT_ICMP_UNREACH, Code: 13})
+	return [][]expr.Any{tcp, other}
 }
 
 // Heal removes fault id's tables from every namespace it touched. Healing a

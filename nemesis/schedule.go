@@ -2,9 +2,7 @@ package nemesis
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -15,13 +13,17 @@ import (
 // Partition shapes.
 const (
 	ShapeIsolate          = "isolate"
+	ShapeLeader           = "leader"
 	ShapeMajorityMinority = "majority-minority"
 	ShapeRandomHalves     = "random-halves"
 	ShapeMajoritiesRing   = "majorities-ring"
+	ShapeBridge           = "bridge"
+	ShapeGroups           = "groups"
+	ShapeOneWay           = "one-way"
 )
 
 // Shapes lists the partition shapes the lab knows.
-var Shapes = []string{ShapeIsolate, ShapeMajorityMinority, ShapeRandomHalves, ShapeMajoritiesRing}
+var Shapes = []string{ShapeIsolate, ShapeLeader, ShapeMajorityMinority, ShapeRandomHalves, ShapeMajoritiesRing, ShapeBridge, ShapeGroups, ShapeOneWay}
 
 // Occurrence is one planned fault: what, and when relative to the start of
 // the workload.
@@ -64,6 +66,10 @@ func PlanPartition(shape, node string, names []string, rng *rand.Rand) ([][]stri
 		}
 		rest := slices.DeleteFunc(slices.Clone(names), func(s string) bool { return s == node })
 		groups = [][]string{{node}, rest}
+	case ShapeLeader:
+		return nil, Cut{}, fmt.Errorf("shape leader is resolved by asking the system who leads, then isolating that node")
+	case ShapeGroups, ShapeOneWay:
+		return nil, Cut{}, fmt.Errorf("shape %s takes its nodes from the scenario", shape)
 	case ShapeMajorityMinority:
 		// The minority first: floor((n-1)/2) nodes, at least one.
 		groups = split(max(1, (n-1)/2))
@@ -71,6 +77,18 @@ func PlanPartition(shape, node string, names []string, rng *rand.Rand) ([][]stri
 		groups = split(n / 2)
 	case ShapeMajoritiesRing:
 		return nil, ringCut(shuffled), nil
+	case ShapeBridge:
+		// Two sides that cannot talk, and one node in the middle that
+		// talks to both: each side can reach a majority through it.
+		if n < 3 {
+			return nil, Cut{}, fmt.Errorf("bridge needs at least 3 nodes, have %d", n)
+		}
+		bridge := shuffled[0]
+		rest := shuffled[1:]
+		a, b := slices.Clone(rest[:len(rest)/2]), slices.Clone(rest[len(rest)/2:])
+		slices.Sort(a)
+		slices.Sort(b)
+		return [][]string{a, {bridge}, b}, CutBetween([][]string{a, b}), nil
 	default:
 		return nil, Cut{}, fmt.Errorf("unknown partition shape %q (known: %v)", shape, Shapes)
 	}
@@ -107,45 +125,6 @@ func ringCut(ring []string) Cut {
 		slices.Sort(c.Drops[a])
 	}
 	return c
-}
-
-// Execute runs the partition schedule against p: it waits for each
-// occurrence's start (relative to t0), cuts, records the fault's start,
-// waits for its end, heals and records the heal. Choices come from
-// rand.NewPCG(seed, 1), so the same seed gives the same faults. When ctx ends
-// it heals what is in effect at once and returns.
-func Execute(ctx context.Context, p *Partitioner, occ []Occurrence, seed uint64, rec Recorder, clock *history.Clock, t0 time.Time, log *slog.Logger) error {
-	rng := rand.New(rand.NewPCG(seed, 1))
-	var errs []error
-	for _, o := range occ {
-		groups, cut, err := PlanPartition(o.Shape, o.Node, p.nodes.Names(), rng)
-		if err != nil {
-			return err
-		}
-		if !sleepUntil(ctx, t0.Add(o.Start)) {
-			return errors.Join(errs...)
-		}
-		f := &history.Fault{ID: o.ID, Kind: "partition", Shape: o.Shape, Groups: groups, Detail: describe(groups, cut)}
-		if err := p.Cut(ctx, o.ID, cut); err != nil {
-			f.Error = err.Error()
-			rec.Append(history.Event{Time: clock.Now(), Process: history.Nemesis, Type: history.Info, F: history.FaultStart, Fault: f, Error: err.Error()})
-			return fmt.Errorf("fault %d (%s): %w", o.ID, o.Shape, err)
-		}
-		rec.Append(history.Event{Time: clock.Now(), Process: history.Nemesis, Type: history.Info, F: history.FaultStart, Fault: f})
-		log.Info("fault in effect", "id", o.ID, "shape", o.Shape, "detail", f.Detail)
-		sleepUntil(ctx, t0.Add(o.End))
-		end := *f
-		if err := p.Heal(context.WithoutCancel(ctx), o.ID); err != nil {
-			end.Error = err.Error()
-			errs = append(errs, fmt.Errorf("heal fault %d: %w", o.ID, err))
-		}
-		rec.Append(history.Event{Time: clock.Now(), Process: history.Nemesis, Type: history.Info, F: history.FaultEnd, Fault: &end, Error: end.Error})
-		log.Info("fault healed", "id", o.ID, "shape", o.Shape)
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // sleepUntil waits for t or ctx; it reports whether t was reached.

@@ -5,12 +5,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"time"
 
 	"github.com/lab-chaos/lab/checker"
 	"github.com/lab-chaos/lab/history"
-	"github.com/lab-chaos/lab/nemesis"
 	"github.com/lab-chaos/lab/reports"
 	"github.com/lab-chaos/lab/scenarios"
 	"github.com/lab-chaos/lab/systems"
@@ -127,6 +125,3 @@ func joinNote(a, b string) string {
 	return a + "; " + b
 }
 
-func sortOccurrences(occ []nemesis.Occurrence) {
-	sort.SliceStable(occ, func(i, j int) bool { return occ[i].Start < occ[j].Start })
-}

@@ -211,7 +211,8 @@ func Run(ctx context.Context, opt Options) (out Outcome, err error) {
 			hw.Close()
 		}
 	}()
-	part := nemesis.NewPartitioner(clusterNodes{cl, peers})
+	nodes := clusterNodes{cl, peers}
+	part := nemesis.NewPartitioner(nodes)
 	defer func() {
 		// The last line of defence: heal whatever is still cut, even when a
 		// panic is unwinding.
@@ -221,16 +222,41 @@ func Run(ctx context.Context, opt Options) (out Outcome, err error) {
 			err = errors.Join(err, fmt.Errorf("heal: %w", herr))
 		}
 	}()
-	occ := occurrences(sc)
+	specs := faultSpecs(sc)
 	progress := newProgress(opt.Progress, hw)
 	clock := history.NewClock()
 	t0 := clock.Base()
 	out.Timings.FirstOp = time.Since(began)
 	wctx, wcancel := context.WithTimeout(ctx, time.Duration(sc.TimeLimit)+time.Duration(sc.Recovery))
 	defer wcancel()
+	env := nemesis.Env{
+		Nodes: nodes, Partitioner: part, Procs: cl,
+		Rec: hw, Clock: clock, T0: t0, Log: opt.Log, Seed: sc.Seed,
+		Extra: map[string]nemesis.Injector{},
+	}
+	if l, ok := sys.(systems.Leaders); ok {
+		env.Leader = func(ctx context.Context) (string, error) { return l.Leader(ctx, peers) }
+	}
+	healExtra := wireExtraFaults(&env, sys, peers, opt.Log)
+	defer func() {
+		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if herr := healExtra(hctx); herr != nil {
+			err = errors.Join(err, fmt.Errorf("heal: %w", herr))
+		}
+		// A node left killed, stopped or paused by an interrupted fault
+		// comes back before its logs are saved.
+		for _, p := range peers {
+			cl.Resume(hctx, p.Name)
+			cl.StartNode(hctx, p.Name)
+		}
+	}()
+	for _, sp := range specs {
+		say("fault %d: %s from %s to %s", sp.ID, describeSpec(sp), sp.Start, sp.End)
+	}
 	nemDone := make(chan error, 1)
 	go func() {
-		nemDone <- nemesis.Execute(ctx, part, occ, sc.Seed, hw, clock, t0, opt.Log)
+		nemDone <- nemesis.Execute(ctx, env, specs)
 	}()
 	stopProgress := progress.start(wctx, t0, time.Duration(sc.TimeLimit)+time.Duration(sc.Recovery))
 	wl := workloads.Register{
@@ -239,7 +265,7 @@ func Run(ctx context.Context, opt Options) (out Outcome, err error) {
 		Mix:   workloads.Mix{Read: sc.Workload.Mix.Read, Write: sc.Workload.Mix.Write, CAS: sc.Workload.Mix.CAS},
 		Nodes: peers, Seed: sc.Seed,
 	}
-	say("workload: %s; faults: %d scheduled", describeWorkload(sc), len(occ))
+	say("workload: %s; faults: %d scheduled (%s schedule)", describeWorkload(sc), len(specs), sc.Schedule.Mode)
 	stats, werr := runWorkload(wctx, wl, sys, hw, clock, time.Duration(sc.Workload.Timeout)+15*time.Second, dir, opt.Log)
 	out.Stats = stats
 	nerr := <-nemDone
@@ -397,20 +423,34 @@ func (c clusterNodes) Addr(node string) (netip.Addr, bool) {
 
 func (c clusterNodes) Pid(ctx context.Context, node string) (int, error) { return c.cl.Pid(ctx, node) }
 
-// occurrences lays out every fault occurrence of the scenario, numbered
+// faultSpecs turns the scenario's plan into the nemesis' specs, numbered
 // from 1 in time order.
-func occurrences(sc *scenarios.Scenario) []nemesis.Occurrence {
-	var occ []nemesis.Occurrence
-	for _, f := range sc.Faults {
-		for _, w := range f.Occurrences(time.Duration(sc.TimeLimit)) {
-			occ = append(occ, nemesis.Occurrence{Kind: f.Kind, Shape: f.Shape, Node: f.Node, Start: w.Start, End: w.End})
+func faultSpecs(sc *scenarios.Scenario) []nemesis.Spec {
+	var specs []nemesis.Spec
+	for i, p := range sc.Plan() {
+		f := sc.Faults[p.Fault]
+		specs = append(specs, nemesis.Spec{
+			ID: i + 1, Kind: f.Kind, Shape: f.Shape, Mode: f.Mode, Node: f.Node,
+			Groups: f.Groups, From: f.From, To: f.To, Target: f.Target, Nodes: f.Nodes,
+			Offset: time.Duration(f.Offset), Period: time.Duration(f.Period),
+			Start: p.Start, End: p.End,
+		})
+	}
+	return specs
+}
+
+func describeSpec(sp nemesis.Spec) string {
+	switch sp.Kind {
+	case nemesis.KindPartition:
+		s := "partition " + sp.Shape
+		if sp.Node != "" {
+			s += " " + sp.Node
 		}
+		return s
+	case nemesis.KindClock:
+		return fmt.Sprintf("clock %+v on %s", sp.Offset, sp.Target)
 	}
-	sortOccurrences(occ)
-	for i := range occ {
-		occ[i].ID = i + 1
-	}
-	return occ
+	return sp.Kind + " " + sp.Target
 }
 
 func describeWorkload(sc *scenarios.Scenario) string {

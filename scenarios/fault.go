@@ -1,6 +1,11 @@
 package scenarios
 
-import "time"
+import (
+	"cmp"
+	"math/rand/v2"
+	"slices"
+	"time"
+)
 
 // maxOccurrences bounds how many times one fault may occur, so that a tiny
 // every cannot schedule millions of partitions.
@@ -43,4 +48,48 @@ func fitting(at, dur, every, timeLimit time.Duration) int {
 		return 0
 	}
 	return int((timeLimit-at-dur)/every) + 1
+}
+
+// Planned is one occurrence of one of the scenario's faults.
+type Planned struct {
+	// Fault indexes Scenario.Faults.
+	Fault int
+	Window
+}
+
+// Plan lays out every fault occurrence of the run in time order. With the
+// fixed schedule that is each fault's own windows; with the random schedule
+// the faults are a mix: gaps are drawn from an exponential distribution with
+// mean schedule.mean_interval, each occurrence's fault uniformly from the
+// mix, from the scenario's seed alone, so the same seed gives the same plan.
+// No two occurrences overlap and none ends after the time limit.
+func (s *Scenario) Plan() []Planned {
+	limit := time.Duration(s.TimeLimit)
+	var out []Planned
+	if s.Schedule.Mode != "random" {
+		for i, f := range s.Faults {
+			for _, w := range f.Occurrences(limit) {
+				out = append(out, Planned{Fault: i, Window: w})
+			}
+		}
+		slices.SortStableFunc(out, func(a, b Planned) int { return cmp.Compare(a.Start, b.Start) })
+		return out
+	}
+	if len(s.Faults) == 0 {
+		return nil
+	}
+	rng := rand.New(rand.NewPCG(s.Seed, 2))
+	mean := float64(s.Schedule.MeanInterval)
+	t := time.Duration(0)
+	for len(out) < maxOccurrences {
+		t += time.Duration(rng.ExpFloat64() * mean)
+		i := rng.IntN(len(s.Faults))
+		end := t + time.Duration(s.Faults[i].Duration)
+		if end > limit {
+			break
+		}
+		out = append(out, Planned{Fault: i, Window: Window{Start: t, End: end}})
+		t = end
+	}
+	return out
 }

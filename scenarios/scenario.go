@@ -36,9 +36,29 @@ var (
 	// KnownReads lists the read consistencies, by workload.reads.
 	KnownReads = []string{"linearizable", "serializable"}
 	// KnownFaults lists the fault kinds, by faults[].kind.
-	KnownFaults = []string{"partition"}
+	KnownFaults = []string{"partition", "kill", "stop", "pause", "packet", "clock"}
 	// KnownShapes lists the partition shapes, by faults[].shape.
-	KnownShapes = []string{ShapeIsolate, ShapeMajorityMinority, ShapeRandomHalves, ShapeMajoritiesRing}
+	KnownShapes = []string{ShapeIsolate, ShapeLeader, ShapeMajorityMinority, ShapeRandomHalves, ShapeMajoritiesRing, ShapeBridge, ShapeGroups, ShapeOneWay}
+	// KnownModes lists how a partition fails, by faults[].mode.
+	KnownModes = []string{"silent", "fast-fail"}
+	// KnownTargets lists whom a process, packet or clock fault hits, by
+	// faults[].target.
+	KnownTargets = []string{"one", "minority", "majority", "all", "leader", "nodes"}
+	// KnownScheduleModes lists the schedule modes, by schedule.mode.
+	KnownScheduleModes = []string{"fixed", "random"}
+)
+
+// More partition shapes.
+const (
+	// ShapeLeader isolates the node that leads when the fault starts.
+	ShapeLeader = "leader"
+	// ShapeBridge cuts two halves apart but for one node that sees both.
+	ShapeBridge = "bridge"
+	// ShapeGroups cuts between the groups the scenario names.
+	ShapeGroups = "groups"
+	// ShapeOneWay drops what the from nodes send to the to nodes, while
+	// the other direction flows: a grudge.
+	ShapeOneWay = "one-way"
 )
 
 // Scenario is one scenario file: a system under test, a workload run against
@@ -69,6 +89,8 @@ type Scenario struct {
 	// FinalReads, after recovery, reads every key once through every node,
 	// linearizably; default true.
 	FinalReads bool `yaml:"final_reads"`
+	// Schedule says how faults are timed; default fixed.
+	Schedule Schedule `yaml:"schedule"`
 	// Path is the file the scenario came from.
 	Path string `yaml:"-"`
 }
@@ -134,6 +156,48 @@ type Fault struct {
 	// Times is how many occurrences; default 1 without Every, and with Every
 	// as many as end by the time limit. Load always fills it in.
 	Times int `yaml:"times"`
+	// Mode is how a partition fails: "silent" (default; packets dropped,
+	// peers time out) or "fast-fail" (rejected, peers see errors at once).
+	Mode string `yaml:"mode,omitempty"`
+	// Groups are the sides of shape groups: no node talks to a node of
+	// another group; nodes in no group talk to all.
+	Groups [][]string `yaml:"groups,omitempty"`
+	// From and To are the nodes of shape one-way: the To nodes drop what
+	// the From nodes send them.
+	From []string `yaml:"from,omitempty"`
+	To   []string `yaml:"to,omitempty"`
+	// Target is whom a kill, stop, pause, packet or clock fault hits, one
+	// of [KnownTargets]; default "one" (chosen from the seed).
+	Target string `yaml:"target,omitempty"`
+	// Nodes are the nodes of target "nodes".
+	Nodes []string `yaml:"nodes,omitempty"`
+	// Packet is what a packet fault does to the target's traffic.
+	Packet *Packet `yaml:"packet,omitempty"`
+	// Offset is how far a clock fault moves the target's wall clock
+	// (negative: back); Period, if set, strobes: the offset is applied and
+	// removed every period.
+	Offset Duration `yaml:"offset,omitempty"`
+	Period Duration `yaml:"period,omitempty"`
+}
+
+// Packet is a packet fault: each field set adds its effect to the traffic
+// the target exchanges with its peers.
+type Packet struct {
+	Delay     Duration `yaml:"delay,omitempty"`
+	Jitter    Duration `yaml:"jitter,omitempty"`
+	Loss      float64  `yaml:"loss,omitempty"`
+	Duplicate float64  `yaml:"duplicate,omitempty"`
+	Reorder   float64  `yaml:"reorder,omitempty"`
+	Corrupt   float64  `yaml:"corrupt,omitempty"`
+	Rate      string   `yaml:"rate,omitempty"`
+}
+
+// Schedule says how faults are timed: "fixed" (default) runs each fault at
+// its own at/every/times; "random" treats the faults as a mix and draws
+// occurrences from the seed, with gaps of MeanInterval on average.
+type Schedule struct {
+	Mode         string   `yaml:"mode"`
+	MeanInterval Duration `yaml:"mean_interval,omitempty"`
 }
 
 // Window is one occurrence of a fault: its start and end as offsets from the

@@ -161,9 +161,10 @@ func TestShippedSerializable(t *testing.T) {
 		Workload: Workload{Name: "register", Keys: 4, Rate: 60, Concurrency: 6, Timeout: Duration(time.Second),
 			Reads: "serializable", Mix: Mix{Read: 2, Write: 1, CAS: 1}},
 		TimeLimit:  Duration(30 * time.Second),
-		Faults:     []Fault{{Kind: "partition", Shape: ShapeIsolate, Node: "n3", At: Duration(8 * time.Second), Duration: Duration(14 * time.Second), Times: 1}},
+		Faults:     []Fault{{Kind: "partition", Shape: ShapeIsolate, Node: "n3", At: Duration(8 * time.Second), Duration: Duration(14 * time.Second), Times: 1, Mode: "silent"}},
 		Recovery:   Duration(8 * time.Second),
 		FinalReads: true,
+		Schedule:   Schedule{Mode: "fixed"},
 		Path:       "etcd-serializable-reads.yaml",
 	}
 	if !reflect.DeepEqual(s, want) {
@@ -186,6 +187,7 @@ func TestDefaults(t *testing.T) {
 		TimeLimit:  Duration(30 * time.Second),
 		Recovery:   Duration(10 * time.Second),
 		FinalReads: true,
+		Schedule:   Schedule{Mode: "fixed"},
 		Path:       "minimal.yaml",
 	}
 	if !reflect.DeepEqual(s, want) {
@@ -202,10 +204,10 @@ func TestFaultDefaults(t *testing.T) {
 		in   string
 		want Fault
 	}{
-		{"single", "{kind: partition, shape: isolate, at: 5s, duration: 2s}", Fault{Kind: "partition", Shape: "isolate", At: Duration(5 * time.Second), Duration: Duration(2 * time.Second), Times: 1}},
-		{"every fills times", "{kind: partition, shape: random-halves, at: 5s, duration: 2s, every: 10s}", Fault{Kind: "partition", Shape: "random-halves", At: Duration(5 * time.Second), Duration: Duration(2 * time.Second), Every: Duration(10 * time.Second), Times: 3}},
-		{"every and times", "{kind: partition, shape: random-halves, at: 5s, duration: 2s, every: 10s, times: 2}", Fault{Kind: "partition", Shape: "random-halves", At: Duration(5 * time.Second), Duration: Duration(2 * time.Second), Every: Duration(10 * time.Second), Times: 2}},
-		{"seed picks the node", "{kind: partition, shape: isolate, at: 0s, duration: 30s}", Fault{Kind: "partition", Shape: "isolate", Duration: Duration(30 * time.Second), Times: 1}},
+		{"single", "{kind: partition, shape: isolate, at: 5s, duration: 2s}", Fault{Kind: "partition", Shape: "isolate", At: Duration(5 * time.Second), Duration: Duration(2 * time.Second), Times: 1, Mode: "silent"}},
+		{"every fills times", "{kind: partition, shape: random-halves, at: 5s, duration: 2s, every: 10s}", Fault{Kind: "partition", Shape: "random-halves", At: Duration(5 * time.Second), Duration: Duration(2 * time.Second), Every: Duration(10 * time.Second), Times: 3, Mode: "silent"}},
+		{"every and times", "{kind: partition, shape: random-halves, at: 5s, duration: 2s, every: 10s, times: 2}", Fault{Kind: "partition", Shape: "random-halves", At: Duration(5 * time.Second), Duration: Duration(2 * time.Second), Every: Duration(10 * time.Second), Times: 2, Mode: "silent"}},
+		{"seed picks the node", "{kind: partition, shape: isolate, at: 0s, duration: 30s}", Fault{Kind: "partition", Shape: "isolate", Duration: Duration(30 * time.Second), Times: 1, Mode: "silent"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -213,7 +215,7 @@ func TestFaultDefaults(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(s.Faults) != 1 || s.Faults[0] != tt.want {
+			if len(s.Faults) != 1 || !reflect.DeepEqual(s.Faults[0], tt.want) {
 				t.Errorf("Faults=%+v, want [%+v]", s.Faults, tt.want)
 			}
 		})
@@ -356,5 +358,67 @@ func TestSuggest(t *testing.T) {
 		if got := suggest(tt.word, tt.known); got != tt.want {
 			t.Errorf("suggest(%q)=%q, want %q", tt.word, got, tt.want)
 		}
+	}
+}
+
+func TestRandomPlanIsSeededAndFits(t *testing.T) {
+	src := minimal + `schedule: {mode: random, mean_interval: 3s}
+faults:
+  - {kind: partition, shape: majority-minority, duration: 2s}
+  - {kind: pause, target: one, duration: 1s}
+`
+	s, err := Parse([]byte(src), "r.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Resolve(11)
+	a, b := s.Plan(), s.Plan()
+	if !reflect.DeepEqual(a, b) || len(a) == 0 {
+		t.Fatalf("plan not repeatable or empty: %v vs %v", a, b)
+	}
+	var prevEnd time.Duration
+	kinds := map[int]bool{}
+	for _, p := range a {
+		if p.Start < prevEnd || p.End > time.Duration(s.TimeLimit) {
+			t.Errorf("occurrence %+v overlaps the previous (ending %s) or passes the time limit", p, prevEnd)
+		}
+		if got, want := p.End-p.Start, time.Duration(s.Faults[p.Fault].Duration); got != want {
+			t.Errorf("occurrence %+v lasts %s, want %s", p, got, want)
+		}
+		prevEnd = p.End
+		kinds[p.Fault] = true
+	}
+	if len(kinds) != 2 {
+		t.Errorf("a 30 s plan with a 3 s mean used %d of the 2 faults of the mix", len(kinds))
+	}
+	s2, _ := Parse([]byte(src), "r.yaml")
+	s2.Resolve(12)
+	if reflect.DeepEqual(s2.Plan(), a) {
+		t.Error("another seed gave the same plan")
+	}
+}
+
+func TestFaultKindErrors(t *testing.T) {
+	tests := []struct{ name, fault, want string }{
+		{"kill takes no shape", "{kind: kill, shape: isolate, at: 1s, duration: 2s}", "faults[0].shape: shape does not apply to kind kill"},
+		{"groups need groups", "{kind: partition, shape: groups, at: 1s, duration: 2s}", `faults[0].groups: required field "groups" is missing for partition groups`},
+		{"groups name nodes", "{kind: partition, shape: groups, groups: [[n1], [n9]], at: 1s, duration: 2s}", `faults[0].groups: node "n9" does not exist`},
+		{"one-way is not reflexive", "{kind: partition, shape: one-way, from: [n1], to: [n1, n2], at: 1s, duration: 2s}", `node "n1" is in both from and to`},
+		{"clock needs offset", "{kind: clock, at: 1s, duration: 2s}", `required field "offset" is missing for kind clock`},
+		{"packet loss is a fraction", "{kind: packet, packet: {loss: 20}, at: 1s, duration: 2s}", "faults[0].packet.loss: 20 is out of range"},
+		{"target nodes needs nodes", "{kind: pause, target: nodes, at: 1s, duration: 2s}", `required field "nodes" is missing for kind pause`},
+		{"random takes no at", "", ""},
+	}
+	for _, tt := range tests[:len(tests)-1] {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(minimal+"faults:\n  - "+tt.fault+"\n"), "k.yaml")
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Parse(%s) error = %v, want it to contain %q", tt.fault, err, tt.want)
+			}
+		})
+	}
+	_, err := Parse([]byte(minimal+"schedule: {mode: random, mean_interval: 5s}\nfaults:\n  - {kind: kill, at: 1s, duration: 2s}\n"), "k.yaml")
+	if err == nil || !strings.Contains(err.Error(), "at does not apply with schedule mode random") {
+		t.Errorf("random schedule with at: %v", err)
 	}
 }

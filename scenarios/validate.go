@@ -39,6 +39,7 @@ func defaults() *Scenario {
 		},
 		Recovery:   Duration(10 * time.Second),
 		FinalReads: true,
+		Schedule:   Schedule{Mode: "fixed"},
 	}
 }
 
@@ -86,6 +87,9 @@ func (d *decoder) scenario(root *yaml.Node) *Scenario {
 			if v, ok := d.durationIn(n, p, 0, time.Hour); ok {
 				s.Recovery = v
 			}
+		}},
+		{key: "schedule", decode: func(n *yaml.Node, p string) {
+			d.schedule(n, p, &s.Schedule)
 		}},
 		{key: "final_reads", decode: func(n *yaml.Node, p string) {
 			if v, ok := d.boolean(n, p); ok {
@@ -224,13 +228,13 @@ func (d *decoder) faults(n *yaml.Node, path string) ([]Fault, []faultSource) {
 	for i, item := range n.Content {
 		p := fmt.Sprintf("%s[%d]", path, i)
 		f := &faults[i]
-		srcs[i] = faultSource{item: item, vals: d.mapping(item, p, []field{
+		srcs[i] = faultSource{item: item, vals: d.mapping(item, p, append([]field{
 			{key: "kind", required: true, example: "kind: partition", decode: func(n *yaml.Node, p string) {
 				if v, ok := d.enum(n, p, KnownFaults); ok {
 					f.Kind = v
 				}
 			}},
-			{key: "shape", required: true, example: "shape: majority-minority", decode: func(n *yaml.Node, p string) {
+			{key: "shape", decode: func(n *yaml.Node, p string) {
 				if v, ok := d.enum(n, p, KnownShapes); ok {
 					f.Shape = v
 				}
@@ -240,7 +244,7 @@ func (d *decoder) faults(n *yaml.Node, path string) ([]Fault, []faultSource) {
 					f.Node = v
 				}
 			}},
-			{key: "at", required: true, example: "at: 10s", decode: func(n *yaml.Node, p string) {
+			{key: "at", decode: func(n *yaml.Node, p string) {
 				if v, ok := d.duration(n, p); ok {
 					if v < 0 {
 						d.outOfRange(n, p, "0s or later, and before time_limit")
@@ -272,7 +276,7 @@ func (d *decoder) faults(n *yaml.Node, path string) ([]Fault, []faultSource) {
 					f.Times = v
 				}
 			}},
-		})}
+		}, d.kindFields(f)...))}
 	}
 	return faults, srcs
 }
@@ -286,6 +290,23 @@ func (d *decoder) checkFaults(s *Scenario, srcs []faultSource) {
 	for i := range s.Faults {
 		f, src, p := &s.Faults[i], srcs[i], fmt.Sprintf("faults[%d]", i)
 		if src.vals == nil {
+			continue
+		}
+		d.checkKind(s, f, src, p)
+		if s.Schedule.Mode == "random" {
+			for _, k := range []string{"at", "every", "times"} {
+				if n := src.vals[k]; n != nil {
+					d.add(n, p+"."+k, "with schedule random the seed decides when: remove it", "%s does not apply with schedule mode random", k)
+				}
+			}
+			if src.vals["duration"] != nil && limitOK && d.valid(p+".duration") && time.Duration(f.Duration) >= limit {
+				d.add(src.vals["duration"], p+".duration", "make it shorter than time_limit", "duration %s does not fit in time_limit %s", f.Duration, s.TimeLimit)
+			}
+			f.Times = 0
+			continue
+		}
+		if src.vals["at"] == nil {
+			d.add(src.item, p+".at", `add "at: 10s": when the fault starts, from the start of the workload`, "required field %q is missing", "at")
 			continue
 		}
 		if n := src.vals["node"]; n != nil && d.valid(p+".node") && d.valid(p+".shape") {

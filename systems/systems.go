@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"time"
 
 	"github.com/lab-chaos/lab/cluster"
 )
@@ -76,4 +77,19 @@ func Definite(err error) error {
 func IsDefinite(err error) bool {
 	var d definiteError
 	return errors.As(err, &d)
+}
+
+// Leaders is a system with a leader that can be asked for.
+type Leaders interface {
+	// Leader returns the name of the node the answering nodes agree leads,
+	// asking each of peers in turn; an error if none answers or they
+	// disagree.
+	Leader(ctx context.Context, peers []Peer) (string, error)
+}
+
+// Clocks is a system whose node reports its own wall clock, so that a clock
+// fault is proven by the node itself, never by trusting the injector.
+type Clocks interface {
+	// NodeTime returns the node's own idea of the current time.
+	NodeTime(ctx context.Context, node Peer) (time.Time, error)
 }
