@@ -34,12 +34,16 @@ code, pre, td.v { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, mo
 td.v { word-break: break-all; max-width: 22em; }
 pre { background: #f6f8fa; border: 1px solid #d0d7de; border-radius: 4px; padding: .7em 1em; overflow-x: auto; white-space: pre-wrap; }
 .note { color: #57606a; font-size: .92em; }
-img.plot { max-width: 100%; height: auto; border: 1px solid #d0d7de; }
+img.plot { max-width: 100%; height: auto; border: 1px solid #d0d7de; display: block; margin: .5em 0; }
+nav { font-size: .92em; margin: .3em 0 1em; } nav a { margin-right: .8em; }
+ul.factors li { margin: .15em 0; }
+td.log { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .85em; word-break: break-all; max-width: 48em; }
 </style>
 </head>
 <body>
 {{- $v := .V}}
 <h1>{{$v.Title}} <span class="verdict {{$v.Class}}">{{$v.Verdict}}</span></h1>
+<nav>{{range .Nav}}<a href="#{{index . 0}}">{{index . 1}}</a>{{end}}</nav>
 
 <h2 id="summary">{{.S.Summary}}</h2>
 <p>{{$v.Story}}</p>
@@ -68,10 +72,22 @@ img.plot { max-width: 100%; height: auto; border: 1px solid #d0d7de; }
 <tr><td>{{.Name}}</td><td>{{.Spans}}</td><td class="n">{{.Attempted}}</td><td class="n">{{.OK}}</td><td class="n">{{.Fail}}</td><td class="n">{{.Unknown}}</td><td class="n">{{.P50}}</td><td class="n">{{.P99}}</td></tr>
 {{- end}}
 </table>
-{{- if .Plot}}
-<img class="plot" src="{{.Plot}}" width="1200" height="500" alt="Latency of each operation over time, fault windows shaded">
-<p class="note">{{.PlotNote}}</p>
+<h3>Unavailability</h3>
+<p class="note">{{.OutageNote}}</p>
+{{- if $v.Outages}}
+<table>
+<tr><th>Who</th><th>When</th><th>Length</th><th>Operations</th></tr>
+{{- range $v.Outages}}
+<tr><td>{{.Who}}</td><td>{{.Spans}}</td><td class="n">{{.Length}}</td><td>{{.Detail}}</td></tr>
 {{- end}}
+</table>
+{{- else}}
+<p>No node and not the system as a whole was unavailable by this measure.</p>
+{{- end}}
+{{- range .Figs}}{{if ne .Name "timeline"}}{{if ne .Name "clock"}}
+<img class="plot" id="fig-{{.Name}}" src="{{.Src}}" width="{{.Width}}" alt="{{.Alt}}">
+{{- end}}{{end}}{{end}}
+<p class="note">{{.PlotNote}}</p>
 
 <h2 id="timeline">{{.S.Timeline}}</h2>
 {{- if $v.Timeline}}
@@ -84,6 +100,22 @@ img.plot { max-width: 100%; height: auto; border: 1px solid #d0d7de; }
 {{- else}}
 <p>Nothing to show: no fault, error burst or anomaly was recorded.</p>
 {{- end}}
+{{- range .Figs}}{{if or (eq .Name "timeline") (eq .Name "clock")}}
+<img class="plot" id="fig-{{.Name}}" src="{{.Src}}" width="{{.Width}}" alt="{{.Alt}}">
+{{- end}}{{end}}
+<h3>Node logs</h3>
+{{- if $v.LogRows}}
+<table>
+<tr><th>Time (s)</th><th>Node</th><th>Finding</th><th>Line</th><th>Log line</th></tr>
+{{- range $v.LogRows}}
+<tr><td class="n">{{.At}}</td><td>{{.Node}}</td><td>{{.Kind}}</td><td class="n">{{.Line}}</td><td class="log">{{.Text}}</td></tr>
+{{- end}}
+</table>
+{{- else if $v.LogsChecked}}
+<p>The node logs show no panic, fatal error, data race, leader change or restart.</p>
+{{- else}}
+<p>The node logs were not checked.</p>
+{{- end}}
 
 <h2 id="anomalies">{{.S.Anomalies}}</h2>
 {{- if not $v.Anoms}}
@@ -94,7 +126,7 @@ img.plot { max-width: 100%; height: auto; border: 1px solid #d0d7de; }
 {{- if $a.Summary}}
 <p>{{$a.Summary}}</p>
 {{- end}}
-<p>{{$a.InEffect}}</p>
+<p>{{$a.InEffect}}{{if $v.History}} The operations{{if $a.Key}} of key {{$a.Key}}{{end}} are drawn in <a href="{{$v.History}}">{{$v.History}}</a> (porcupine's visualization).{{end}}</p>
 {{- if $a.Ops}}
 <table>
 <tr><th>Process</th><th>Node</th><th>F</th><th>Key</th><th>Input</th><th>Output</th><th>Call (s)</th><th>Return (s)</th><th>Type</th><th>Error</th></tr>
@@ -104,19 +136,42 @@ img.plot { max-width: 100%; height: auto; border: 1px solid #d0d7de; }
 </table>
 {{- end}}
 {{- end}}
+{{- if $v.AnomsLeft}}
+<p>{{$v.AnomsLeft}} more anomalies are listed in results.json.</p>
+{{- end}}
+
+<h2 id="factors">{{.S.Factors}}</h2>
+<p class="note">{{.FactorsNote}}</p>
+{{- if not $v.Anoms}}
+<p>No anomaly to account for.</p>
+{{- end}}
+{{- range $i, $a := $v.Anoms}}
+<h3>{{inc $i}}. {{$a.Title}} at {{$a.At}} s</h3>
+<ul class="factors">{{range $a.Factors}}<li>{{.}}</li>{{end}}</ul>
+{{- end}}
 
 <h2 id="recovery">{{.S.Recovery}}</h2>
 <p class="note">{{.RecoveryNote}}</p>
 {{- if $v.Recovery}}
 <table>
-<tr><th>Fault</th><th>Healed at (s)</th><th>Back to 80% of the earlier ok rate after</th></tr>
+<tr><th>Fault</th><th>Healed at (s)</th><th>Throughput: back to 80% of the earlier ok rate after</th><th>Success rate: back within 5 points of its earlier level after</th></tr>
 {{- range $v.Recovery}}
-<tr><td>{{.Fault}}</td><td class="n">{{.Healed}}</td><td>{{.Result}}</td></tr>
+<tr><td>{{.Fault}}</td><td class="n">{{.Healed}}</td><td>{{.Result}}</td><td>{{.Success}}</td></tr>
 {{- end}}
 </table>
 {{- else}}
 <p>No fault was injected, so there is nothing to recover from.</p>
 {{- end}}
+
+<h2 id="held">{{.S.Held}}</h2>
+{{- if $v.Held}}
+<ul>{{range $v.Held}}<li>{{.}}</li>{{end}}</ul>
+{{- else}}
+<p>The record shows no guarantee that was clearly kept.</p>
+{{- end}}
+
+<h2 id="followups">{{.S.FollowUps}}</h2>
+<ul>{{range $v.FollowUps}}<li>{{.}}</li>{{end}}</ul>
 
 <h2 id="reproduce">{{.S.Reproduce}}</h2>
 {{- if $v.Command}}
@@ -136,22 +191,31 @@ img.plot { max-width: 100%; height: auto; border: 1px solid #d0d7de; }
 `))
 
 type sections struct {
-	Summary, Impact, Timeline, Anomalies, Recovery, Reproduce, Files string
+	Summary, Impact, Timeline, Anomalies, Factors, Recovery, Held, FollowUps, Reproduce, Files string
 }
 
-func renderHTML(v *view, plotPNG []byte) ([]byte, error) {
+type htmlFig struct {
+	figure
+	Src template.URL
+}
+
+func renderHTML(v *view, figs []figure) ([]byte, error) {
 	data := struct {
-		V                                  *view
-		S                                  sections
-		Plot                               template.URL
-		ImpactNote, RecoveryNote, PlotNote string
+		V                                                           *view
+		S                                                           sections
+		Nav                                                         [][2]string
+		Figs                                                        []htmlFig
+		ImpactNote, RecoveryNote, PlotNote, OutageNote, FactorsNote string
 	}{
-		V:          v,
-		S:          sections{secSummary, secImpact, secTimeline, secAnomalies, secRecovery, secReproduce, secFiles},
-		ImpactNote: impactNote, RecoveryNote: recoveryNote, PlotNote: plotNote,
+		V: v,
+		S: sections{secSummary, secImpact, secTimeline, secAnomalies, secFactors, secRecovery, secHeld, secFollowUps, secReproduce, secFiles},
+		Nav: [][2]string{{"summary", secSummary}, {"impact", secImpact}, {"timeline", secTimeline}, {"anomalies", secAnomalies},
+			{"factors", secFactors}, {"recovery", secRecovery}, {"held", secHeld}, {"followups", secFollowUps}, {"reproduce", secReproduce}, {"files", secFiles}},
+		ImpactNote: impactNote, RecoveryNote: recoveryNote, PlotNote: plotNote, OutageNote: outageNote, FactorsNote: factorsNote,
 	}
-	if len(plotPNG) > 0 {
-		data.Plot = template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(plotPNG))
+	for _, f := range figs {
+		// The only value marked safe: a data: URI built here from PNG bytes.
+		data.Figs = append(data.Figs, htmlFig{f, template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(f.PNG))})
 	}
 	var buf bytes.Buffer
 	if err := htmlPage.Execute(&buf, data); err != nil {

@@ -12,7 +12,10 @@ const (
 	secImpact    = "Impact"
 	secTimeline  = "Timeline"
 	secAnomalies = "Anomalies"
+	secFactors   = "Contributing factors"
 	secRecovery  = "Recovery"
+	secHeld      = "What held"
+	secFollowUps = "Follow-ups"
 	secReproduce = "How to reproduce"
 	secFiles     = "Files"
 )
@@ -21,10 +24,12 @@ const (
 const (
 	impactNote   = "Operations are counted in the phase in which they were invoked. Latencies are those of successful operations; an unknown outcome has no latency."
 	recoveryNote = "For each heal: the time until the number of successful operations in a sliding 1 s window was back to at least 80% of the rate of successful operations in the 5 s before the fault started."
-	plotNote     = "Each point is one operation at the time it completed; an unknown outcome is placed where the client gave up. Shaded: faults in effect."
+	plotNote     = "Latency: each point is one operation at the time it completed, one panel per operation; an unknown outcome is placed where the client gave up. Throughput and success rate: completions per second by outcome, and the share of them that were ok. Shaded: faults in effect."
+	outageNote   = "A node (or the whole system) counts as unavailable while at least 3 operations in a row sent to it, by invocation, failed or ended unknown, over at least 1 s, with none succeeding."
+	factorsNote  = "The conditions that overlapped each anomaly in time, as the record shows them. Several usually combine; none is singled out as the one that made it happen."
 )
 
-func renderMarkdown(v *view, plotFile string) []byte {
+func renderMarkdown(v *view, figs []string) []byte {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	e := mdEscape
@@ -60,8 +65,23 @@ func renderMarkdown(v *view, plotFile string) []byte {
 		p("| %s | %s | %d | %d | %d | %d | %s | %s |\n", ph.Name, ph.Spans, ph.Attempted, ph.OK, ph.Fail, ph.Unknown, ph.P50, ph.P99)
 	}
 	p("\n")
-	if plotFile != "" {
-		p("![Latency of each operation over time](%s)\n\n%s\n\n", mdLink(plotFile), plotNote)
+	p("### Unavailability\n\n%s\n\n", outageNote)
+	if len(v.Outages) == 0 {
+		p("No node and not the system as a whole was unavailable by this measure.\n\n")
+	} else {
+		p("| Who | When | Length | Operations |\n|---|---|---:|---|\n")
+		for _, o := range v.Outages {
+			p("| %s | %s | %s | %s |\n", e(o.Who), o.Spans, o.Length, o.Detail)
+		}
+		p("\n")
+	}
+	for _, f := range figs {
+		if f == "latency" || f == "rate" {
+			p("![%s](%s) ([SVG](%s))\n\n", figAlt[f], mdLink(f+".png"), mdLink(f+".svg"))
+		}
+	}
+	if len(figs) > 0 {
+		p("%s\n\n", plotNote)
 	}
 
 	p("## %s\n\n", secTimeline)
@@ -75,6 +95,25 @@ func renderMarkdown(v *view, plotFile string) []byte {
 		p("\n")
 	}
 
+	for _, f := range figs {
+		if f == "timeline" || f == "clock" {
+			p("![%s](%s) ([SVG](%s))\n\n", figAlt[f], mdLink(f+".png"), mdLink(f+".svg"))
+		}
+	}
+	p("### Node logs\n\n")
+	switch {
+	case len(v.LogRows) > 0:
+		p("| Time (s) | Node | Finding | Line | Log line |\n|---:|---|---|---:|---|\n")
+		for _, l := range v.LogRows {
+			p("| %s | %s | %s | %s | %s |\n", l.At, e(l.Node), e(l.Kind), l.Line, e(l.Text))
+		}
+		p("\n")
+	case v.LogsChecked:
+		p("The node logs show no panic, fatal error, data race, leader change or restart.\n\n")
+	default:
+		p("The node logs were not checked.\n\n")
+	}
+
 	p("## %s\n\n", secAnomalies)
 	if len(v.Anoms) == 0 {
 		p("The checker reported no anomaly.\n\n")
@@ -84,7 +123,15 @@ func renderMarkdown(v *view, plotFile string) []byte {
 		if a.Summary != "" {
 			p("%s\n\n", e(a.Summary))
 		}
-		p("%s\n\n", e(a.InEffect))
+		p("%s", e(a.InEffect))
+		if v.History != "" {
+			of := ""
+			if a.Key != "" {
+				of = " of key " + e(a.Key)
+			}
+			p(" The operations%s are drawn in [%s](%s) (porcupine's visualization).", of, e(v.History), mdLink(v.History))
+		}
+		p("\n\n")
 		if len(a.Ops) == 0 {
 			continue
 		}
@@ -96,17 +143,46 @@ func renderMarkdown(v *view, plotFile string) []byte {
 		p("\n")
 	}
 
+	if v.AnomsLeft > 0 {
+		p("%d more anomalies are listed in results.json.\n\n", v.AnomsLeft)
+	}
+
+	p("## %s\n\n%s\n\n", secFactors, factorsNote)
+	if len(v.Anoms) == 0 {
+		p("No anomaly to account for.\n\n")
+	}
+	for i, a := range v.Anoms {
+		p("### %d. %s at %s s\n\n", i+1, e(a.Title), a.At)
+		for _, f := range a.Factors {
+			p("- %s\n", e(f))
+		}
+		p("\n")
+	}
+
 	p("## %s\n\n", secRecovery)
 	p("%s\n\n", recoveryNote)
 	if len(v.Recovery) == 0 {
 		p("No fault was injected, so there is nothing to recover from.\n\n")
 	} else {
-		p("| Fault | Healed at (s) | Back to 80%% of the earlier ok rate after |\n|---|---:|---|\n")
+		p("| Fault | Healed at (s) | Throughput: back to 80%% of the earlier ok rate after | Success rate: back within 5 points of its earlier level after |\n|---|---:|---|---|\n")
 		for _, r := range v.Recovery {
-			p("| %s | %s | %s |\n", e(r.Fault), r.Healed, e(r.Result))
+			p("| %s | %s | %s | %s |\n", e(r.Fault), r.Healed, e(r.Result), e(r.Success))
 		}
 		p("\n")
 	}
+
+	p("## %s\n\n", secHeld)
+	if len(v.Held) == 0 {
+		p("The record shows no guarantee that was clearly kept.\n\n")
+	}
+	for _, h := range v.Held {
+		p("- %s\n", e(h))
+	}
+	p("\n## %s\n\n", secFollowUps)
+	for _, f := range v.FollowUps {
+		p("- %s\n", e(f))
+	}
+	p("\n")
 
 	p("## %s\n\n", secReproduce)
 	if v.Command == "" {
@@ -127,6 +203,14 @@ func renderMarkdown(v *view, plotFile string) []byte {
 		p("- [%s](%s)\n", e(f), mdLink(f))
 	}
 	return []byte(b.String())
+}
+
+// figAlt are the plots' descriptions in the Markdown report.
+var figAlt = map[string]string{
+	"latency":  "Latency of each operation over time",
+	"rate":     "Throughput and success rate over time",
+	"timeline": "Timeline",
+	"clock":    "Clock offsets",
 }
 
 // mdEscape makes text from anywhere safe inside Markdown prose and table

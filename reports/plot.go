@@ -67,10 +67,71 @@ func WriteLatencyPlot(path string, run *Run) error {
 }
 
 func renderPlot(v *view, f plotFormat) ([]byte, error) {
-	var ok, fail, unknown plotter.XYs
-	lo, hi := math.Inf(1), math.Inf(-1)
+	// One panel per operation function, in order of first appearance.
+	var fs []string
+	byF := map[string][]history.Op{}
 	for _, op := range v.ops {
+		if _, ok := byF[op.F]; !ok {
+			fs = append(fs, op.F)
+		}
+		byF[op.F] = append(byF[op.F], op)
+	}
+	if len(fs) == 0 {
+		fs = []string{""}
+	}
+	cw, dc := newCanvas(PlotWidth, latencyHeight(len(fs)), f)
+	tiles := draw.Tiles{Rows: len(fs), Cols: 1, PadY: vg.Points(6), PadTop: vg.Points(4), PadBottom: vg.Points(4)}
+	for i, name := range fs {
+		p, legend, err := latencyPanel(v, byF[name], name)
+		if err != nil {
+			return nil, err
+		}
+		c := tiles.At(dc, 0, i)
+		legendWidth := vg.Points(190)
+		p.Draw(draw.Crop(c, 0, -legendWidth, 0, 0))
+		legend.Draw(draw.Crop(c, c.Max.X-c.Min.X-legendWidth+vg.Points(12), 0, 0, -vg.Points(30)))
+	}
+	return encode(cw)
+}
+
+// latencyHeight is the height of the latency plot with n panels, in pixels.
+func latencyHeight(n int) int {
+	if n <= 1 {
+		return PlotHeight
+	}
+	return 40 + 280*n
+}
+
+// newCanvas makes a canvas of w×h pixels at plotDPI.
+func newCanvas(wpx, hpx int, f plotFormat) (vg.CanvasWriterTo, draw.Canvas) {
+	w := vg.Length(wpx) * vg.Inch / plotDPI
+	h := vg.Length(hpx) * vg.Inch / plotDPI
+	var cw vg.CanvasWriterTo
+	switch f {
+	case formatSVG:
+		cw = vgsvg.New(w, h)
+	default:
+		cw = vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(plotDPI))}
+	}
+	return cw, draw.New(cw)
+}
+
+func encode(cw vg.CanvasWriterTo) ([]byte, error) {
+	var buf bytes.Buffer
+	if _, err := cw.WriteTo(&buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// latencyPanel plots the latency of ops, one operation function's.
+func latencyPanel(v *view, ops []history.Op, name string) (*plot.Plot, *plot.Legend, error) {
+	var ok, fail, unknown plotter.XYs
+	never := 0
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, op := range ops {
 		if op.Completed < 0 {
+			never++
 			continue // never returned: no latency to show
 		}
 		ms := float64(op.Completed-op.Call) / 1e6
@@ -88,6 +149,9 @@ func renderPlot(v *view, f plotFormat) ([]byte, error) {
 
 	p := plot.New()
 	p.Title.Text = "Latency of each operation, at its completion"
+	if name != "" {
+		p.Title.Text = "Latency of each " + name + ", at its completion"
+	}
 	p.X.Label.Text = "seconds since start"
 	p.Y.Label.Text = "latency (ms)"
 	p.X.Min, p.X.Max = 0, math.Max(float64(v.end)/1e9, 1)
@@ -98,7 +162,7 @@ func renderPlot(v *view, f plotFormat) ([]byte, error) {
 	switch {
 	case math.IsInf(lo, 1):
 		p.Y.Min, p.Y.Max = 0, 1
-		p.Title.Text = "Latency of each operation: no operation completed"
+		p.Title.Text += ": no operation completed"
 	case logY:
 		p.Y.Scale = plot.LogScale{}
 		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
@@ -118,10 +182,7 @@ func renderPlot(v *view, f plotFormat) ([]byte, error) {
 	grid.Horizontal.Color = color.Gray{Y: 0xe4}
 	p.Add(grid, shading{v.windows, v.end})
 
-	legend := plot.NewLegend()
-	legend.Top, legend.Left = true, true
-	legend.TextStyle.Font.Size = vg.Points(10)
-	legend.Padding = vg.Points(4)
+	legend := newLegend()
 	add := func(xys plotter.XYs, name string, glyph draw.GlyphDrawer, c color.Color, r vg.Length) error {
 		s, err := plotter.NewScatter(xys)
 		if err != nil {
@@ -133,41 +194,30 @@ func renderPlot(v *view, f plotFormat) ([]byte, error) {
 		return nil
 	}
 	if err := add(ok, "ok", draw.CircleGlyph{}, colorOK, vg.Points(1.6)); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := add(fail, "failed", draw.CrossGlyph{}, colorFail, vg.Points(2.6)); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := add(unknown, "unknown (at timeout)", draw.TriangleGlyph{}, colorUnknown, vg.Points(2.8)); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if v.never > 0 {
-		legend.Add(fmt.Sprintf("never returned: %d (not shown)", v.never))
+	if never > 0 {
+		legend.Add(fmt.Sprintf("never returned: %d (not shown)", never))
 	}
 	if len(v.windows) > 0 {
 		legend.Add("fault in effect", swatch{})
 	}
 	p.Add(labels{v.windows})
+	return p, &legend, nil
+}
 
-	w := vg.Length(PlotWidth) * vg.Inch / plotDPI
-	h := vg.Length(PlotHeight) * vg.Inch / plotDPI
-	var cw vg.CanvasWriterTo
-	switch f {
-	case formatSVG:
-		cw = vgsvg.New(w, h)
-	default:
-		cw = vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(plotDPI))}
-	}
-	dc := draw.New(cw)
-	legendWidth := vg.Points(190)
-	p.Draw(draw.Crop(dc, 0, -legendWidth, 0, 0))
-	legend.Draw(draw.Crop(dc, dc.Max.X-legendWidth+vg.Points(12), 0, 0, -vg.Points(30)))
-
-	var buf bytes.Buffer
-	if _, err := cw.WriteTo(&buf); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+func newLegend() plot.Legend {
+	legend := plot.NewLegend()
+	legend.Top, legend.Left = true, true
+	legend.TextStyle.Font.Size = vg.Points(10)
+	legend.Padding = vg.Points(4)
+	return legend
 }
 
 // shading fills each fault window across the whole height of the data area.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lab-chaos/lab/history"
+	"github.com/lab-chaos/lab/logcheck"
 )
 
 // Verdicts a [Run] can carry, as the checker reports them.
@@ -51,6 +52,12 @@ type Run struct {
 	// Notes are things the lab noticed about the run itself, such as
 	// "rate not held: 120 operations started late".
 	Notes []string
+	// Logs are what [logcheck] found in the nodes' logs; their times are
+	// placed on the run's clock through Started.
+	Logs []logcheck.Finding
+	// LogsChecked says the nodes' logs were read, so that no finding means
+	// none was there.
+	LogsChecked bool
 	// Files are other files of the run directory to link, relative to it
 	// (history.html, results.json, logs/n1.log, ...).
 	Files []string
@@ -71,31 +78,42 @@ type Anomaly struct {
 	Ops []history.Op
 }
 
-// File names [Write] produces inside a run directory.
+// File names [Write] produces inside a run directory. Each plot is written
+// as PNG and as SVG (the same name ending in .svg).
 const (
 	PlotFile     = "latency.png"
+	RatePlotFile = "rate.png"
+	TimelineFile = "timeline.png"
+	ClockFile    = "clock.png" // only when the history records clock offsets
 	MarkdownFile = "report.md"
 	HTMLFile     = "report.html"
 )
 
-// Write renders the latency plot, the Markdown report and the HTML report
-// into dir (created if needed) as [PlotFile], [MarkdownFile] and [HTMLFile].
+// Write renders the plots, the Markdown report and the HTML report into dir
+// (created if needed).
 func Write(dir string, run *Run) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("report directory: %w", err)
 	}
 	v := newView(run)
-	png, err := renderPlot(v, formatPNG)
+	figs, svgs, err := renderFigures(v)
 	if err != nil {
-		return fmt.Errorf("latency plot: %w", err)
+		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, PlotFile), png, 0o644); err != nil {
-		return fmt.Errorf("latency plot: %w", err)
+	var names []string
+	for _, f := range figs {
+		names = append(names, f.Name)
+		if err := os.WriteFile(filepath.Join(dir, f.Name+".png"), f.PNG, 0o644); err != nil {
+			return fmt.Errorf("%s plot: %w", f.Name, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f.Name+".svg"), svgs[f.Name], 0o644); err != nil {
+			return fmt.Errorf("%s plot: %w", f.Name, err)
+		}
 	}
-	if err := os.WriteFile(filepath.Join(dir, MarkdownFile), renderMarkdown(v, PlotFile), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, MarkdownFile), renderMarkdown(v, names), 0o644); err != nil {
 		return fmt.Errorf("markdown report: %w", err)
 	}
-	html, err := renderHTML(v, png)
+	html, err := renderHTML(v, figs)
 	if err != nil {
 		return fmt.Errorf("html report: %w", err)
 	}
@@ -105,20 +123,23 @@ func Write(dir string, run *Run) error {
 	return nil
 }
 
-// WriteMarkdown writes the Markdown report to path. plotFile is the plot's
-// path relative to the report, shown as an image; empty leaves it out.
-func WriteMarkdown(path string, run *Run, plotFile string) error {
-	if err := os.WriteFile(path, renderMarkdown(newView(run), plotFile), 0o644); err != nil {
+// WriteMarkdown writes the Markdown report to path, without plots.
+func WriteMarkdown(path string, run *Run) error {
+	if err := os.WriteFile(path, renderMarkdown(newView(run), nil), 0o644); err != nil {
 		return fmt.Errorf("markdown report: %w", err)
 	}
 	return nil
 }
 
-// WriteHTML writes the HTML report to path as one self-contained file, with
-// plotPNG (the bytes of a PNG, as [WriteLatencyPlot] makes) embedded; nil
-// leaves the plot out.
-func WriteHTML(path string, run *Run, plotPNG []byte) error {
-	b, err := renderHTML(newView(run), plotPNG)
+// WriteHTML writes the HTML report to path as one self-contained file, its
+// plots embedded.
+func WriteHTML(path string, run *Run) error {
+	v := newView(run)
+	figs, _, err := renderFigures(v)
+	if err != nil {
+		return err
+	}
+	b, err := renderHTML(v, figs)
 	if err != nil {
 		return fmt.Errorf("html report: %w", err)
 	}

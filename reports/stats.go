@@ -467,3 +467,14 @@ func millis(ns int64) string {
 		return fmt.Sprintf("%.1f ms", d)
 	}
 }
+
+// nodeNames are the nodes given, then any other node seen in ops, sorted.
+func nodeNames(ops []history.Op, nodes []string) []string {
+	var out []string
+	for _, c := range countByNode(ops, nodes) {
+		if c.Node != "(none)" {
+			out = append(out, c.Node)
+		}
+	}
+	return out
+}

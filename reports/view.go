@@ -7,31 +7,43 @@ import (
 	"time"
 
 	"github.com/lab-chaos/lab/history"
+	"github.com/lab-chaos/lab/logcheck"
 )
 
 // view is a run digested for rendering: every number and phrase both
 // reports show, computed once, as plain strings. The Markdown and HTML
 // renderers only lay it out and escape it.
 type view struct {
-	run      *Run
-	ops      []history.Op
-	windows  []history.Window
-	end      int64 // end of the record, ns
-	never    int   // info ops that never completed (not on the plot)
-	Title    string
-	Verdict  string // VALID, INVALID or UNKNOWN
-	Class    string // valid, invalid or unknown
-	Facts    [][2]string
-	Story    string
-	Total    counts
-	ByNode   []nodeCounts
-	Phases   []phaseView
-	Timeline []rowView
-	Anoms    []anomalyView
-	Recovery []recoveryView
-	Notes    []string
-	Command  string
-	Files    []string
+	run         *Run
+	ops         []history.Op
+	windows     []history.Window
+	end         int64 // end of the record, ns
+	never       int   // info ops that never completed (not on the plot)
+	logs        []logEvent
+	leaders     []logEvent // leader changes, one per term
+	outages     []outage   // per node, then the whole system
+	sysOutages  []outage
+	Title       string
+	Verdict     string // VALID, INVALID or UNKNOWN
+	Class       string // valid, invalid or unknown
+	Facts       [][2]string
+	Story       string
+	Total       counts
+	ByNode      []nodeCounts
+	Phases      []phaseView
+	Timeline    []rowView
+	Anoms       []anomalyView
+	Recovery    []recoveryView
+	Outages     []outageView
+	LogRows     []logView
+	Held        []string
+	FollowUps   []string
+	History     string // history.html, when the run has it
+	LogsChecked bool
+	AnomsLeft   int // anomalies beyond maxAnomalies, not shown
+	Notes       []string
+	Command     string
+	Files       []string
 }
 
 type phaseView struct {
@@ -43,15 +55,20 @@ type phaseView struct {
 type rowView struct{ At, What, Detail string }
 
 type anomalyView struct {
-	Title, At, Summary, InEffect string
-	Ops                          []opView
+	Title, At, Summary, InEffect, Key string
+	Ops                               []opView
+	Factors                           []string
 }
+
+type outageView struct{ Who, Spans, Length, Detail string }
+
+type logView struct{ At, Node, Kind, Line, Text string }
 
 type opView struct {
 	Process, Node, F, Key, Input, Output, Call, Return, Type, Error string
 }
 
-type recoveryView struct{ Fault, Healed, Result string }
+type recoveryView struct{ Fault, Healed, Result, Success string }
 
 func newView(run *Run) *view {
 	if run == nil {
@@ -84,6 +101,18 @@ func newView(run *Run) *view {
 		}
 	}
 
+	v.logs = logEvents(run.Logs, run.Started)
+	v.leaders = leaderChanges(v.logs)
+	for _, n := range nodeNames(ops, run.Nodes) {
+		v.outages = append(v.outages, outages(ops, n, v.end)...)
+	}
+	v.sysOutages = outages(ops, "", v.end)
+	v.outages = append(v.outages, v.sysOutages...)
+	for _, f := range run.Files {
+		if f == "history.html" {
+			v.History = f
+		}
+	}
 	v.Total = countOps(ops)
 	v.ByNode = countByNode(ops, run.Nodes)
 	for _, p := range phases(ops, v.windows, v.end) {
@@ -97,11 +126,79 @@ func newView(run *Run) *view {
 			pv.P50, pv.P99 = millis(p.P50), millis(p.P99)
 		}
 		v.Phases = append(v.Phases, pv)
+		if p.Name != phaseDuring || len(v.windows) < 2 {
+			continue
+		}
+		// Each fault on its own row as well.
+		for i, w := range v.windows {
+			in := windowOps(ops, w, v.end)
+			fp := phaseOf("", nil, in)
+			e := w.End
+			if e < 0 {
+				e = v.end
+			}
+			row := phaseView{Name: fmt.Sprintf("  during fault %d: %s", i+1, faultName(w.Fault)), Spans: spanText(w.Start, e),
+				counts: fp.counts, P50: "–", P99: "–"}
+			if fp.OK > 0 {
+				row.P50, row.P99 = millis(fp.P50), millis(fp.P99)
+			}
+			v.Phases = append(v.Phases, row)
+		}
 	}
-	for _, r := range timeline(v.windows, errorBursts(ops), run.Anomalies) {
+	if len(v.windows) == 1 {
+		for i := range v.Phases {
+			if v.Phases[i].Name == phaseDuring {
+				v.Phases[i].Name = "during " + faultName(v.windows[0].Fault)
+				if g := v.windows[0].Fault.Groups; len(g) > 0 {
+					v.Phases[i].Name += " [" + groupsText(g) + "]"
+				}
+			}
+		}
+	}
+	for _, o := range v.outages {
+		who := "whole system"
+		if o.Node != "" {
+			who = o.Node
+		}
+		v.Outages = append(v.Outages, outageView{Who: who, Spans: spanText(o.From, o.To), Length: seconds(o.To - o.From),
+			Detail: fmt.Sprintf("%d failed, %d unknown, none succeeded", o.Fail, o.Unknown)})
+	}
+	for _, e := range v.logs {
+		lv := logView{At: "–", Node: e.Node, Kind: string(e.Kind), Line: fmt.Sprint(e.Line), Text: e.Text}
+		if e.At >= 0 {
+			lv.At = at(e.At)
+		}
+		v.LogRows = append(v.LogRows, lv)
+	}
+	rows := timeline(v.windows, errorBursts(ops), run.Anomalies)
+	for _, o := range v.outages {
+		who := "the whole system"
+		if o.Node != "" {
+			who = o.Node
+		}
+		rows = append(rows, timelineRow{o.From, "unavailable: " + who,
+			fmt.Sprintf("%s, no operation succeeded (%d failed, %d unknown)", spanText(o.From, o.To), o.Fail, o.Unknown)})
+	}
+	for _, e := range v.leaders {
+		if e.At >= 0 {
+			rows = append(rows, timelineRow{e.At, "leader change (node logs)", fmt.Sprintf("term %d, logged by %s", e.Term, e.Node)})
+		}
+	}
+	for _, e := range v.logs {
+		if e.At >= 0 && e.Kind != logcheck.LeaderChange {
+			rows = append(rows, timelineRow{e.At, string(e.Kind) + " in the log of " + e.Node, fmt.Sprintf("line %d: %s", e.Line, e.Text)})
+		}
+	}
+	sort.SliceStable(rows, func(i, j int) bool { return rows[i].Time < rows[j].Time })
+	for _, r := range rows {
 		v.Timeline = append(v.Timeline, rowView{At: at(r.Time), What: r.What, Detail: r.Detail})
 	}
-	for _, a := range run.Anomalies {
+	v.LogsChecked = run.LogsChecked
+	for i, a := range run.Anomalies {
+		if i == maxAnomalies {
+			v.AnomsLeft = len(run.Anomalies) - i
+			break
+		}
 		v.Anoms = append(v.Anoms, v.anomaly(a))
 	}
 	for _, r := range recoveries(ops, v.windows, v.end) {
@@ -114,12 +211,20 @@ func newView(run *Run) *view {
 		default:
 			rv.Result = fmt.Sprintf("did not recover within the run (baseline %.1f ok/s)", r.Baseline)
 		}
+		switch s := recoverSuccess(ops, r.Window, v.end); {
+		case s.Note != "":
+			rv.Success = "not measured: " + s.Note
+		case s.Recovered:
+			rv.Success = fmt.Sprintf("%.2f s (baseline %.0f%% ok)", float64(s.After)/1e9, 100*s.Baseline)
+		default:
+			rv.Success = fmt.Sprintf("did not recover within the run (baseline %.0f%% ok)", 100*s.Baseline)
+		}
 		v.Recovery = append(v.Recovery, rv)
 	}
 	for _, w := range v.windows {
 		if w.End < 0 {
 			v.Recovery = append(v.Recovery, recoveryView{Fault: faultName(w.Fault), Healed: "never",
-				Result: "did not recover within the run: the fault was still in effect when the run ended"})
+				Result: "did not recover within the run: the fault was still in effect when the run ended", Success: "did not recover within the run"})
 		}
 	}
 	v.Notes = append(v.Notes, run.Notes...)
@@ -129,8 +234,14 @@ func newView(run *Run) *view {
 	}
 	v.Facts = v.facts()
 	v.Story = v.story()
+	v.Held = v.held()
+	v.FollowUps = v.followUps()
 	return v
 }
+
+// maxAnomalies bounds the anomalies the reports describe one by one; the
+// rest are in results.json.
+const maxAnomalies = 50
 
 func (v *view) duration() time.Duration {
 	if v.run.Wall > 0 {
@@ -260,7 +371,7 @@ func (v *view) story() string {
 }
 
 func (v *view) anomaly(a Anomaly) anomalyView {
-	av := anomalyView{Title: anomalyLine(a), At: at(a.Time), Summary: a.Summary}
+	av := anomalyView{Title: anomalyLine(a), At: at(a.Time), Summary: a.Summary, Key: a.Key, Factors: v.factors(a)}
 	if av.Title == "" {
 		av.Title = "anomaly"
 	}
