@@ -1,0 +1,349 @@
+//go:build linux && amd64
+
+package vdso
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// mapping is the [vdso] line of /proc/<pid>/maps.
+func mapping(pid int) (start, end uint64, err error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/maps", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasSuffix(line, "[vdso]") {
+			continue
+		}
+		lo, hi, ok := strings.Cut(strings.Fields(line)[0], "-")
+		if !ok {
+			break
+		}
+		if start, err = strconv.ParseUint(lo, 16, 64); err == nil {
+			end, err = strconv.ParseUint(hi, 16, 64)
+		}
+		return start, end, err
+	}
+	if err := sc.Err(); err != nil {
+		return 0, 0, err
+	}
+	return 0, 0, fmt.Errorf("pid %d has no [vdso] mapping", pid)
+}
+
+// readImage reads pid's vDSO through /proc/<pid>/mem.
+func readImage(pid int, start, end uint64) ([]byte, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/mem", pid))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	img := make([]byte, end-start)
+	if _, err := f.ReadAt(img, int64(start)); err != nil {
+		return nil, fmt.Errorf("read vdso of pid %d: %w", pid, err)
+	}
+	return img, nil
+}
+
+// tracee is one stopped thread, and the signal to hand back on detach when
+// it stopped to receive one.
+type tracee struct {
+	tid int
+	sig int
+}
+
+// world is every thread of a process, stopped by this tracer thread.
+type world struct {
+	pid     int
+	threads []*tracee
+}
+
+// stopTimeout bounds the wait for one thread to stop (a frozen cgroup keeps
+// its threads from ever reaching a ptrace stop).
+const stopTimeout = 2 * time.Second
+
+// stopWorld seizes and interrupts every thread of pid, listing the threads
+// again until no new one appeared: once all listed are stopped, none can
+// clone. The caller's OS thread is the tracer, and must stay locked.
+func stopWorld(ctx context.Context, pid int) (*world, error) {
+	w := &world{pid: pid}
+	seen := map[int]bool{}
+	for {
+		ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		if err != nil {
+			w.detach()
+			return nil, err
+		}
+		var fresh []*tracee
+		for _, e := range ents {
+			tid, err := strconv.Atoi(e.Name())
+			if err != nil || seen[tid] {
+				continue
+			}
+			seen[tid] = true
+			if err := unix.PtraceSeize(tid); err != nil {
+				if errors.Is(err, unix.ESRCH) {
+					continue // exited meanwhile
+				}
+				w.detach()
+				if errors.Is(err, unix.EPERM) {
+					return nil, fmt.Errorf("ptrace thread %d of pid %d: %w (traced by someone else, or no CAP_SYS_PTRACE)", tid, pid, err)
+				}
+				return nil, fmt.Errorf("ptrace thread %d of pid %d: %w", tid, pid, err)
+			}
+			t := &tracee{tid: tid}
+			w.threads = append(w.threads, t)
+			if err := unix.PtraceInterrupt(tid); err != nil && !errors.Is(err, unix.ESRCH) {
+				w.detach()
+				return nil, fmt.Errorf("interrupt thread %d: %w", tid, err)
+			}
+			fresh = append(fresh, t)
+		}
+		if len(fresh) == 0 {
+			return w, nil
+		}
+		for _, t := range fresh {
+			if err := waitStop(ctx, t); err != nil {
+				w.detach()
+				return nil, err
+			}
+		}
+		w.prune()
+	}
+}
+
+// waitStop waits for t's stop, polling so that a thread that never stops
+// cannot hang the lab.
+func waitStop(ctx context.Context, t *tracee) error {
+	deadline := time.Now().Add(stopTimeout)
+	nap := 10 * time.Microsecond
+	for {
+		var ws unix.WaitStatus
+		got, err := unix.Wait4(t.tid, &ws, unix.WALL|unix.WNOHANG, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("wait for thread %d: %w", t.tid, err)
+		}
+		if got == t.tid {
+			switch {
+			case ws.Exited() || ws.Signaled():
+				t.tid = -1 // gone
+				return nil
+			case ws.Stopped():
+				// A signal-delivery stop (no ptrace event in the status's
+				// high bits, a signal other than a step's SIGTRAP): hand the
+				// signal back on detach.
+				if uint32(ws)>>16 == 0 && ws.StopSignal() != unix.SIGTRAP {
+					t.sig = int(ws.StopSignal())
+				}
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("thread %d did not stop within %v (frozen?)", t.tid, stopTimeout)
+		}
+		if err := sleep(ctx, nap); err != nil {
+			return err
+		}
+		nap = min(2*nap, time.Millisecond)
+	}
+}
+
+func (w *world) prune() {
+	live := w.threads[:0]
+	for _, t := range w.threads {
+		if t.tid > 0 {
+			live = append(live, t)
+		}
+	}
+	w.threads = live
+}
+
+// stepOut single-steps every thread whose instruction pointer lies in
+// [lo, hi) until it leaves that range. A thread stopped at the return from
+// a system call made inside the vDSO (the usual case for a thread that
+// spends its time in clock_gettime's fallback) leaves after a few
+// instructions. It returns the id of a thread that would not leave.
+func (w *world) stepOut(ctx context.Context, lo, hi uint64) (int, error) {
+	for _, t := range w.threads {
+		for step := 0; t.tid > 0; step++ {
+			var regs unix.PtraceRegs
+			if err := unix.PtraceGetRegs(t.tid, &regs); err != nil {
+				if errors.Is(err, unix.ESRCH) {
+					break
+				}
+				return t.tid, fmt.Errorf("registers of thread %d: %w", t.tid, err)
+			}
+			if regs.Rip < lo || regs.Rip >= hi {
+				break
+			}
+			if step == maxSteps {
+				return t.tid, fmt.Errorf("thread %d still in the vDSO after %d steps", t.tid, maxSteps)
+			}
+			if err := unix.PtraceSingleStep(t.tid); err != nil {
+				return t.tid, fmt.Errorf("step thread %d: %w", t.tid, err)
+			}
+			sig := t.sig
+			if err := waitStop(ctx, t); err != nil {
+				return t.tid, err
+			}
+			if sig != 0 && t.sig != sig {
+				// A second, different signal while stepping: the first
+				// was suppressed by the step and only one can be handed
+				// back. Rare; hand back this one, lose the earlier.
+				return t.tid, fmt.Errorf("thread %d took signals %d and %d while stepping", t.tid, sig, t.sig)
+			}
+		}
+	}
+	w.prune()
+	return 0, nil
+}
+
+// maxSteps bounds single-stepping one thread out of the vDSO; the longest
+// path through clock_gettime is well under a hundred instructions.
+const maxSteps = 5000
+
+// detach lets every thread go, handing back the signals they stopped for.
+func (w *world) detach() {
+	for _, t := range w.threads {
+		if t.tid > 0 {
+			unix.Syscall6(unix.SYS_PTRACE, unix.PTRACE_DETACH, uintptr(t.tid), 0, uintptr(t.sig), 0, 0)
+		}
+	}
+	w.threads = nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// onTracerThread runs f on a fresh OS thread that is never handed back to
+// the Go scheduler: ptrace ties a tracee to the thread that attached, and
+// when f returns the thread exits, which detaches anything f left attached
+// (even after a panic in f).
+func onTracerThread(f func() error) error {
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		// No UnlockOSThread: the thread dies with the goroutine.
+		var err error
+		defer func() {
+			if p := recover(); p != nil {
+				err = fmt.Errorf("vdso: panic: %v", p)
+			}
+			done <- err
+		}()
+		err = f()
+	}()
+	return <-done
+}
+
+// maxTries bounds the attempts to stop every thread outside the vDSO.
+const maxTries = 20
+
+// rewrite makes pid's vDSO read want(current image) with every thread
+// stopped and none of them executing vDSO code, then checks the bytes by
+// reading them back. want returns nil to write nothing.
+func rewrite(ctx context.Context, pid int, want func(img []byte) ([]byte, error)) error {
+	start, end, err := mapping(pid)
+	if err != nil {
+		return err
+	}
+	// A look without stopping anything first: nothing to do, nothing stopped.
+	img, err := readImage(pid, start, end)
+	if err != nil {
+		return err
+	}
+	next, err := want(img)
+	if err != nil || next == nil {
+		return err
+	}
+	return onTracerThread(func() error {
+		for try := 0; ; try++ {
+			w, err := stopWorld(ctx, pid)
+			if err != nil {
+				return err
+			}
+			tid, err := w.stepOut(ctx, start, end)
+			if err != nil {
+				w.detach()
+				if try >= maxTries || ctx.Err() != nil {
+					return fmt.Errorf("pid %d: thread %d: %w", pid, tid, err)
+				}
+				if err := sleep(ctx, time.Duration(100+try*100)*time.Microsecond); err != nil {
+					return err
+				}
+				continue
+			}
+			err = writeStopped(pid, start, end, want)
+			w.detach()
+			return err
+		}
+	})
+}
+
+// writeStopped reads the image again (it may have changed before the
+// stop), writes the bytes that differ, and reads them back.
+func writeStopped(pid int, start, end uint64, want func([]byte) ([]byte, error)) error {
+	f, err := os.OpenFile(fmt.Sprintf("/proc/%d/mem", pid), os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	img := make([]byte, end-start)
+	if _, err := f.ReadAt(img, int64(start)); err != nil {
+		return fmt.Errorf("read vdso: %w", err)
+	}
+	next, err := want(img)
+	if err != nil || next == nil {
+		return err
+	}
+	for i := 0; i < len(img); {
+		if img[i] == next[i] {
+			i++
+			continue
+		}
+		j := i
+		for j < len(img) && img[j] != next[j] {
+			j++
+		}
+		// Writes to /proc/<pid>/mem go to the process's private copy of
+		// the page (copy on write), as ptrace's POKETEXT does.
+		if _, err := f.WriteAt(next[i:j], int64(start)+int64(i)); err != nil {
+			return fmt.Errorf("write vdso at +%#x: %w", i, err)
+		}
+		i = j
+	}
+	back := make([]byte, len(img))
+	if _, err := f.ReadAt(back, int64(start)); err != nil {
+		return fmt.Errorf("read back vdso: %w", err)
+	}
+	for i := range back {
+		if back[i] != next[i] {
+			return fmt.Errorf("vdso byte +%#x reads %#x after writing %#x", i, back[i], next[i])
+		}
+	}
+	return nil
+}
