@@ -15,8 +15,8 @@ import (
 // Benchmarks, side by side on the same data in the same run:
 //
 //	lab       Check, the full checker
-//	norefute  Check without the direct refutations (reductions + search)
-//	noreduce  Check without reductions and refutations (our search pool)
+//	reduce-search  Check without refutations and zones: reductions, then search
+//	search    Check with none of them: our per-key porcupine pool
 //	porcupine porcupine alone (plainPorcupine), same typed models
 //
 // Run them with (see docs/performance.md):
@@ -36,10 +36,10 @@ var benchVariants = []benchVariant{
 	{"lab", func(ev []history.Event, model string) Verdict {
 		return benchCheck(ev, model, tuning{})
 	}},
-	{"norefute", func(ev []history.Event, model string) Verdict {
+	{"reduce-search", func(ev []history.Event, model string) Verdict {
 		return benchCheck(ev, model, tuning{noRefute: true})
 	}},
-	{"noreduce", func(ev []history.Event, model string) Verdict {
+	{"search", func(ev []history.Event, model string) Verdict {
 		return benchCheck(ev, model, tuning{noReduce: true, noRefute: true})
 	}},
 	{"porcupine", func(ev []history.Event, model string) Verdict {

@@ -177,8 +177,8 @@ func checkPartition(ctx context.Context, p *partition) PartitionResult {
 	pr := PartitionResult{Key: p.key, Ops: len(p.ops), Unknown: p.unknown, Searched: len(p.search)}
 	defer func() { pr.Duration = time.Since(start) }()
 	switch {
-	case p.refuted != nil:
-		pr.Verdict, pr.Method = Invalid, "refuted"
+	case p.decided != "":
+		pr.Verdict, pr.Method = p.decided, p.method
 		return pr
 	case len(p.search) == 0:
 		pr.Verdict, pr.Method = Valid, "empty"

@@ -90,6 +90,26 @@ func TestStaleReadStory(t *testing.T) {
 	}
 }
 
+func TestZonesCatchWhatRefutationMisses(t *testing.T) {
+	// Two concurrent writes, then reads of 1, 2, 1: each read alone is
+	// fine, together they need 1 and 2 to alternate.
+	ev := hist(
+		hop{0, "write", "k", "1", "1", ok, 0, 1},
+		hop{1, "write", "k", "2", "2", ok, 0, 1},
+		hop{2, "read", "k", "", "1", ok, 2, 3},
+		hop{2, "read", "k", "", "2", ok, 4, 5},
+		hop{2, "read", "k", "", "1", ok, 6, 7},
+	)
+	res := mustCheck(t, ev, Options{})
+	if res.Verdict != Invalid || res.Partitions[0].Method != "zones" {
+		t.Fatalf("verdict %s by %s, want invalid by zones", res.Verdict, res.Partitions[0].Method)
+	}
+	want := "key k must hold 1 from 1 s (its write completed) to 6 s (a read of 1 began), and must hold 2 from 1 s (its write completed) to 4 s (a read of 2 began)"
+	if !strings.HasPrefix(res.Anomalies[0].Summary, want) {
+		t.Errorf("summary %q\nwant prefix %q", res.Anomalies[0].Summary, want)
+	}
+}
+
 func TestVerdicts(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -173,10 +193,11 @@ func TestReductionCounts(t *testing.T) {
 // verdict, and it must be porcupine's on the unconverted history.
 func TestReductionsAgreeWithPlainSearch(t *testing.T) {
 	seen := map[Verdict]int{}
+	methods := map[string]int{}
 	reduced := 0
-	for seed := range uint64(600) {
+	for seed := range uint64(1500) {
 		rng := rand.New(rand.NewPCG(seed, 7))
-		spec := synthSpec{ops: 8 + rng.IntN(20), keys: 1 + rng.IntN(2), procs: 2 + rng.IntN(3), unknown: 0.3, cas: seed%3 != 0, seed: seed}
+		spec := synthSpec{ops: 8 + rng.IntN(20), keys: 1 + rng.IntN(2), procs: 2 + rng.IntN(3), unknown: 0.3, cas: seed%2 != 0, seed: seed}
 		ev := synthHistory(spec)
 		corrupt(ev, rng)
 		full, err := check(context.Background(), ev, Options{}, tuning{})
@@ -193,17 +214,22 @@ func TestReductionsAgreeWithPlainSearch(t *testing.T) {
 			t.Fatalf("seed %d: full %s, plain %s, porcupine %s\n%s", seed, full.Verdict, plain.Verdict, por, dump(ev))
 		}
 		seen[full.Verdict]++
+		for _, pr := range full.Partitions {
+			methods[pr.Method+"/"+string(pr.Verdict)]++
+		}
 		if full.Reductions.DroppedUnobserved+full.Reductions.BoundedObserved > 0 {
 			reduced++
 		}
 	}
-	if seen[Valid] < 100 || seen[Invalid] < 100 || reduced < 100 {
-		t.Errorf("too few interesting cases: %v, %d with reductions", seen, reduced)
+	if seen[Valid] < 100 || seen[Invalid] < 100 || reduced < 100 || methods["zones/valid"] < 50 || methods["zones/invalid"] < 10 || methods["refuted/invalid"] < 50 {
+		t.Errorf("too few interesting cases: %v, %d with reductions, methods %v", seen, reduced, methods)
 	}
+	t.Logf("verdicts %v, methods %v, %d with reductions", seen, methods, reduced)
 }
 
 // corrupt changes, half of the time, one ok read to return another value
-// that some operation of the history wrote, or nil.
+// that some operation of the history wrote (or nil), or swaps the outputs
+// of two reads.
 func corrupt(ev []history.Event, rng *rand.Rand) {
 	if rng.IntN(2) == 0 {
 		return
@@ -222,6 +248,12 @@ func corrupt(ev []history.Event, rng *rand.Rand) {
 		return
 	}
 	vals = append(vals, history.Nil)
+	if rng.IntN(2) == 0 {
+		// Swap the outputs of two reads: often only the zones see it.
+		i, j := reads[rng.IntN(len(reads))], reads[rng.IntN(len(reads))]
+		ev[i].Value, ev[j].Value = ev[j].Value, ev[i].Value
+		return
+	}
 	ev[reads[rng.IntN(len(reads))]].Value = vals[rng.IntN(len(vals))]
 }
 
@@ -369,3 +401,34 @@ func TestTimelessHistoryUsesPositions(t *testing.T) {
 }
 
 var _ = strconv.Itoa
+
+// TestZonesAgreeWithSearch checks the zone decision against porcupine on
+// read/write histories whose reads are shuffled, where most invalid ones
+// escape the direct refutations.
+func TestZonesAgreeWithSearch(t *testing.T) {
+	methods := map[string]int{}
+	for seed := range uint64(2000) {
+		rng := rand.New(rand.NewPCG(seed, 9))
+		ev := synthHistory(synthSpec{ops: 10 + rng.IntN(16), keys: 1, procs: 3 + rng.IntN(3), unknown: 0.1, seed: seed + 10_000})
+		var reads []int
+		for i, e := range ev {
+			if e.Type == history.OK && e.F == "read" {
+				reads = append(reads, i)
+			}
+		}
+		if len(reads) > 1 {
+			i, j := reads[rng.IntN(len(reads))], reads[rng.IntN(len(reads))]
+			ev[i].Value, ev[j].Value = ev[j].Value, ev[i].Value
+		}
+		full := mustCheck(t, ev, Options{})
+		want := map[porcupine.CheckResult]Verdict{porcupine.Ok: Valid, porcupine.Illegal: Invalid}[plainPorcupine(ev, 0)]
+		if full.Verdict != want {
+			t.Fatalf("seed %d: lab %s (by %s), porcupine %s\n%s", seed, full.Verdict, full.Partitions[0].Method, want, dump(ev))
+		}
+		methods[full.Partitions[0].Method+"/"+string(full.Verdict)]++
+	}
+	if methods["zones/invalid"] < 50 || methods["zones/valid"] < 50 {
+		t.Errorf("too few zone decisions: %v", methods)
+	}
+	t.Logf("methods %v", methods)
+}

@@ -38,6 +38,10 @@ type partition struct {
 	// refuted is set when build found a direct contradiction: the key is
 	// invalid without a search.
 	refuted *Anomaly
+	// decided is set when build settled the key without a search, by
+	// method ("refuted" or "zones").
+	decided Verdict
+	method  string
 	// explain tells the story of an invalid partition, if the model has a
 	// better one than the generic account; nil otherwise.
 	explain func() *Anomaly
@@ -50,7 +54,7 @@ type partition struct {
 // measure what each part buys; the zero value is the full checker.
 type tuning struct {
 	noReduce bool // skip the value-based reductions (2 and 3)
-	noRefute bool // skip the direct refutations
+	noRefute bool // skip the direct refutations and the zone decision
 }
 
 func lookupModel(name string) (*model, error) { return lookupModelTuned(name, tuning{}) }

@@ -184,10 +184,19 @@ func buildRegister(cas bool, t tuning) func(string, []history.Op, timeFormat) (*
 			rs = append(rs, r)
 		}
 		unique := reduceRegister(p, rs, t)
-		if unique && !t.noRefute {
-			p.refuted = refuteRegister(p, rs, names, tf)
-		} else {
+		switch {
+		case !unique:
 			p.red.NotUnique = []string{key}
+		case t.noRefute:
+		default:
+			if p.refuted = refuteRegister(p, rs, names, tf); p.refuted != nil {
+				p.decided, p.method = Invalid, "refuted"
+			} else if ok, an := zoneCheck(p, rs, names, tf); ok {
+				p.decided, p.method, p.refuted = Valid, "zones", an
+				if an != nil {
+					p.decided = Invalid
+				}
+			}
 		}
 		for i := range rs {
 			r := &rs[i]

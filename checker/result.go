@@ -134,8 +134,10 @@ type PartitionResult struct {
 	Unknown  int `json:"unknown"`
 	Searched int `json:"searched"`
 	// Method is how the verdict was reached: "search" (porcupine),
-	// "refuted" (a direct contradiction, see docs/checking.md) or
-	// "empty".
+	// "refuted" (a direct contradiction), "zones" (the O(n log n)
+	// decision for read/write registers with unique values), "empty", or
+	// "stopped" (not finished because another key was found invalid). See
+	// docs/checking.md.
 	Method   string        `json:"method"`
 	Duration time.Duration `json:"duration_ns"`
 }
