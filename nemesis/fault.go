@@ -66,6 +66,8 @@ type Spec struct {
 	Nodes  []string
 	// Clock: Offset, and Period for a strobe (0 for a bump).
 	Offset, Period time.Duration
+	// Packet: what happens to the target's traffic with its peers.
+	Packet PacketFault
 	Start, End     time.Duration
 }
 

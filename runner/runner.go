@@ -237,7 +237,7 @@ func Run(ctx context.Context, opt Options) (out Outcome, err error) {
 	if l, ok := sys.(systems.Leaders); ok {
 		env.Leader = func(ctx context.Context) (string, error) { return l.Leader(ctx, peers) }
 	}
-	healExtra := wireExtraFaults(&env, sys, peers, opt.Log)
+	healExtra := wireExtraFaults(&env, sys, peers, sc.Seed, opt.Log)
 	defer func() {
 		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
@@ -435,6 +435,13 @@ func faultSpecs(sc *scenarios.Scenario) []nemesis.Spec {
 			Offset: time.Duration(f.Offset), Period: time.Duration(f.Period),
 			Start: p.Start, End: p.End,
 		})
+		if f.Packet != nil {
+			specs[len(specs)-1].Packet = nemesis.PacketFault{
+				Delay: time.Duration(f.Packet.Delay), Jitter: time.Duration(f.Packet.Jitter),
+				Loss: f.Packet.Loss, Duplicate: f.Packet.Duplicate, Reorder: f.Packet.Reorder,
+				Corrupt: f.Packet.Corrupt, Rate: f.Packet.Rate,
+			}
+		}
 	}
 	return specs
 }

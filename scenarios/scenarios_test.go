@@ -422,3 +422,24 @@ func TestFaultKindErrors(t *testing.T) {
 		t.Errorf("random schedule with at: %v", err)
 	}
 }
+
+// TestEveryShippedScenarioLoads keeps every scenario in this folder valid.
+func TestEveryShippedScenarioLoads(t *testing.T) {
+	files, err := filepath.Glob("*.yaml")
+	if err != nil || len(files) < 2 {
+		t.Fatalf("scenario files: %v %v", files, err)
+	}
+	for _, f := range files {
+		s, err := Load(f)
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		if s.Name+".yaml" != f {
+			t.Errorf("%s is named %q: name the file after the scenario", f, s.Name)
+		}
+		if len(s.Plan()) == 0 {
+			t.Errorf("%s plans no fault", f)
+		}
+	}
+}

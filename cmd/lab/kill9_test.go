@@ -1,0 +1,84 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lab-chaos/lab/internal/labtest"
+)
+
+// startLab starts the lab as a separate process (the test binary re-executed
+// as the lab, see TestMain).
+func startLab(t *testing.T, ctx context.Context, args ...string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "LAB_TEST_AS_LAB=1")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, &out
+}
+
+// waitForHistory waits until the run's history contains want.
+func waitForHistory(t *testing.T, store, want string, cmd *exec.Cmd, out *bytes.Buffer) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		b, _ := os.ReadFile(filepath.Join(store, "latest", "history.jsonl"))
+		if bytes.Contains(b, []byte(want)) {
+			return
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("%q never appeared in the history\n%s", want, out.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestKill9ThenCleanup kills the lab with SIGKILL (no defer runs, nothing is
+// healed) during a partition and during a pause; `lab cleanup` must then
+// remove everything the lab made, and a fresh run must pass.
+func TestKill9ThenCleanup(t *testing.T) {
+	labtest.Docker(t)
+	labtest.Root(t)
+	for _, scenario := range []string{"long-partition", "long-pause"} {
+		t.Run(scenario, func(t *testing.T) {
+			store := t.TempDir()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			cmd, out := startLab(t, ctx, "run", "testdata/"+scenario+".yaml", "--store", store)
+			waitForHistory(t, store, `"fault-start"`, cmd, out)
+			time.Sleep(time.Second)
+			cmd.Process.Kill()
+			cmd.Wait()
+			code, stdout, stderr := runLab(t, "cleanup")
+			if code != 0 {
+				t.Fatalf("lab cleanup exit %d\n%s%s", code, stdout, stderr)
+			}
+			if !strings.Contains(stdout, "removed container") || !strings.Contains(stdout, "removed network") {
+				t.Errorf("cleanup removed nothing after a killed run:\n%s", stdout)
+			}
+			assertNothingLeft(t)
+			// A second cleanup finds nothing.
+			if _, stdout, _ := runLab(t, "cleanup"); !strings.Contains(stdout, "nothing") {
+				t.Errorf("second cleanup: %s", stdout)
+			}
+		})
+	}
+	t.Run("fresh run passes", func(t *testing.T) {
+		code, stdout, stderr := runLab(t, "run", "testdata/short.yaml", "--store", t.TempDir())
+		if code != ExitValid {
+			t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+		}
+		assertNothingLeft(t)
+	})
+}
