@@ -15,8 +15,13 @@ run: build
 
 # The Docker tests start real clusters: they need a Docker engine and root.
 # With CI or LAB_REQUIRE_DOCKER set, an unreachable engine fails them.
-test:
+test: test-deps
 	$(GO) test -count=1 -timeout 40m ./...
+
+# The report's browser test needs Debian's chromium; as root, install it.
+.PHONY: test-deps
+test-deps:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update && apt-get install -y chromium; } || echo "chromium missing: the browser test will skip (as root, make test-deps installs it)"
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

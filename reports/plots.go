@@ -38,6 +38,16 @@ func renderRate(v *view, f plotFormat) ([]byte, error) {
 			unk[s]++
 		}
 	}
+	// The last second is cut short by the end of the record: scale it to a
+	// rate, or leave it out when it is too short to say anything.
+	if part := float64(v.end-int64(secs-1)*int64(time.Second)) / 1e9; secs > 1 && part < 0.999 {
+		if part < 0.25 {
+			secs--
+			ok, fail, unk = ok[:secs], fail[:secs], unk[:secs]
+		} else {
+			ok[secs-1], fail[secs-1], unk[secs-1] = ok[secs-1]/part, fail[secs-1]/part, unk[secs-1]/part
+		}
+	}
 	line := func(ys []float64) plotter.XYs {
 		xys := make(plotter.XYs, len(ys))
 		for i, y := range ys {
@@ -172,7 +182,7 @@ func renderTimeline(v *view, f plotFormat) ([]byte, error) {
 	}
 	var leaders, restarts, problems, anomalies plotter.XYs
 	for _, e := range v.logs {
-		if e.At < 0 {
+		if !e.Timed || e.At < 0 {
 			continue
 		}
 		pt := plotter.XY{X: float64(e.At) / 1e9, Y: y(e.Node)}

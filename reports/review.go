@@ -155,7 +155,8 @@ func recoverSuccess(ops []history.Op, w history.Window, end int64) successRecove
 // logEvent is a log finding placed on the run's clock.
 type logEvent struct {
 	logcheck.Finding
-	At int64 // ns since the start; -1 when the line has no time
+	At    int64 // ns since the start (negative: before the workload began)
+	Timed bool  // false when the line has no time: At means nothing
 }
 
 // logEvents places the findings on the run's clock: started is the wall
@@ -163,39 +164,39 @@ type logEvent struct {
 func logEvents(fs []logcheck.Finding, started time.Time) []logEvent {
 	var out []logEvent
 	for _, f := range fs {
-		e := logEvent{Finding: f, At: -1}
+		e := logEvent{Finding: f}
 		if !f.Time.IsZero() && !started.IsZero() {
-			e.At = int64(f.Time.Sub(started))
+			e.At, e.Timed = int64(f.Time.Sub(started)), true
 		}
 		out = append(out, e)
 	}
 	return out
 }
 
-// leaderChanges keeps one event per raft term (the earliest line that
-// names it), with the nodes that logged it; lines without a term stay as
-// they are.
+// leaderChanges merges the leader lines of one raft term logged within
+// leaderGap of each other (by several nodes, or twice by one) into one
+// event with the nodes that logged it; lines without a term or a time stay
+// as they are.
 func leaderChanges(evs []logEvent) []logEvent {
-	byTerm := map[int64]int{}
+	const leaderGap = 2 * int64(time.Second)
+	last := map[int64]int{} // term -> index in out of its latest group
 	var out []logEvent
 	for _, e := range evs {
 		if e.Kind != logcheck.LeaderChange {
 			continue
 		}
-		if e.Term == 0 {
+		if e.Term == 0 || !e.Timed {
 			out = append(out, e)
 			continue
 		}
-		if i, ok := byTerm[e.Term]; ok {
-			if !strings.Contains(" "+out[i].Node+",", " "+e.Node+",") {
+		if i, ok := last[e.Term]; ok && e.At-out[i].At <= leaderGap && out[i].At-e.At <= leaderGap {
+			if !slices.Contains(strings.Split(out[i].Node, ", "), e.Node) {
 				out[i].Node += ", " + e.Node
 			}
-			if e.At >= 0 && (out[i].At < 0 || e.At < out[i].At) {
-				out[i].At = e.At
-			}
+			out[i].At = min(out[i].At, e.At)
 			continue
 		}
-		byTerm[e.Term] = len(out)
+		last[e.Term] = len(out)
 		out = append(out, e)
 	}
 	return out
@@ -252,12 +253,12 @@ func (v *view) factors(a Anomaly) []string {
 		}
 	}
 	for _, e := range v.leaders {
-		if e.At >= from-int64(2*time.Second) && e.At <= to+int64(time.Second) {
+		if e.Timed && e.At >= from-int64(2*time.Second) && e.At <= to+int64(time.Second) {
 			out = append(out, fmt.Sprintf("A leader change (term %d) was logged at %s s by %s.", e.Term, at(e.At), e.Node))
 		}
 	}
 	for _, e := range v.logs {
-		if e.Kind.Problem() && e.At >= from-int64(2*time.Second) && e.At <= to+int64(time.Second) {
+		if e.Kind.Problem() && e.Timed && e.At >= from-int64(2*time.Second) && e.At <= to+int64(time.Second) {
 			out = append(out, fmt.Sprintf("A %s was logged by %s at %s s (line %d of its log).", e.Kind, e.Node, at(e.At), e.Line))
 		}
 	}

@@ -165,7 +165,7 @@ func newView(run *Run) *view {
 	}
 	for _, e := range v.logs {
 		lv := logView{At: "–", Node: e.Node, Kind: string(e.Kind), Line: fmt.Sprint(e.Line), Text: e.Text}
-		if e.At >= 0 {
+		if e.Timed {
 			lv.At = at(e.At)
 		}
 		v.LogRows = append(v.LogRows, lv)
@@ -180,12 +180,12 @@ func newView(run *Run) *view {
 			fmt.Sprintf("%s, no operation succeeded (%d failed, %d unknown)", spanText(o.From, o.To), o.Fail, o.Unknown)})
 	}
 	for _, e := range v.leaders {
-		if e.At >= 0 {
+		if e.Timed && e.At >= 0 {
 			rows = append(rows, timelineRow{e.At, "leader change (node logs)", fmt.Sprintf("term %d, logged by %s", e.Term, e.Node)})
 		}
 	}
 	for _, e := range v.logs {
-		if e.At >= 0 && e.Kind != logcheck.LeaderChange {
+		if e.Timed && e.At >= 0 && e.Kind != logcheck.LeaderChange {
 			rows = append(rows, timelineRow{e.At, string(e.Kind) + " in the log of " + e.Node, fmt.Sprintf("line %d: %s", e.Line, e.Text)})
 		}
 	}

@@ -113,6 +113,9 @@ func checkAndReport(ctx context.Context, dir string, sc *scenarios.Scenario, sys
 	if err := reports.Write(dir, run); err != nil {
 		return res, fmt.Errorf("report: %w", err)
 	}
+	if err := reports.WriteIndex(opt.Store); err != nil {
+		opt.Log.Warn("store index", "err", err)
+	}
 	return res, nil
 }
 

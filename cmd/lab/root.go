@@ -23,6 +23,7 @@ Exit codes: 0 valid, 1 invalid, 2 unknown, 254 bad input, 255 lab failure.`,
 	root.SetErr(stderr)
 	root.AddCommand(
 		newRunCmd(),
+		newSuiteCmd(), newServeCmd(),
 		newCheckCmd(),
 		newCleanupCmd(),
 		newVersionCmd(),
