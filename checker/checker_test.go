@@ -346,7 +346,7 @@ func TestSet(t *testing.T) {
 		hop{2, "add", "", "3", "", ok, 1, 2},
 		hop{3, "add", "", "4", "", info, 1, 2},
 		hop{4, "add", "", "5", "", fail, 1, 2},
-		hop{0, "read", "", "", "[1,3]", ok, 3, 4},       // 2 missing: stale later
+		hop{0, "read", "", "", "[1,3]", ok, 3, 4},         // 2 missing: stale later
 		hop{1, "read", "", "", "[1,2,4,4,5,9]", ok, 5, 6}, // 3 lost, 4 duplicated, 5 and 9 unexpected
 		hop{0, "add", "", "6", "", ok, 7, 8},              // never read
 	)

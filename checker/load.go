@@ -33,22 +33,29 @@ func Load(path, format string) (events []history.Event, file, used string, err e
 	if err != nil {
 		return nil, file, "", err
 	}
+	events, used, err = Parse(data, file, format)
+	return events, file, used, err
+}
+
+// Parse reads a history held in memory; name is used in errors, format as
+// for [Load].
+func Parse(data []byte, name, format string) ([]history.Event, string, error) {
 	if format == "" {
 		format = DetectFormat(data)
 	}
 	switch format {
 	case "jsonl":
-		events, truncated, err := history.Read(bytes.NewReader(data), file)
-		_ = truncated // a cut-short last line is what a killed run leaves
-		return events, file, format, err
+		// A cut-short last line is what a killed run leaves: dropped.
+		events, _, err := history.Read(bytes.NewReader(data), name)
+		return events, format, err
 	case "edn":
-		events, err := history.ReadEDN(bytes.NewReader(data), file)
-		return events, file, format, err
+		events, err := history.ReadEDN(bytes.NewReader(data), name)
+		return events, format, err
 	case "jepsen-log":
-		events, err := history.ReadJepsenLog(bytes.NewReader(data), file)
-		return events, file, format, err
+		events, err := history.ReadJepsenLog(bytes.NewReader(data), name)
+		return events, format, err
 	}
-	return nil, file, format, fmt.Errorf("unknown format %q; expected one of %s", format, strings.Join(Formats, ", "))
+	return nil, format, fmt.Errorf("unknown format %q; expected one of %s", format, strings.Join(Formats, ", "))
 }
 
 // DetectFormat guesses a history's format from its first meaningful

@@ -1,0 +1,103 @@
+package history
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestReadEDN(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want string // events rendered as process/type/f/key/value/time/error, ";"-joined
+	}{
+		{"one map per line", `{:process 0, :type :invoke, :f :append, :key "0", :value "x 0 0 y"}
+{:process 0, :type :ok, :f :append, :key "0", :value "x 0 0 y"}`,
+			`0/invoke/append/0/"x 0 0 y"/0/;0/ok/append/0/"x 0 0 y"/0/`},
+		{"vector, keys in any order, comments", `; a Jepsen history
+[{:type :invoke :f :cas :value [1 2] :process 3 :time 10}
+ {:value [1 2], :time 20, :f :cas, :type :fail, :process 3, :error :mismatch} ; failed
+]`,
+			`3/invoke/cas//[1,2]/10/;3/fail/cas//[1,2]/20/mismatch`},
+		{"list and nemesis", `({:process :nemesis :type :info :f :start :value nil}
+  {:process 1 :type :invoke :f :read :value nil :index 7}
+  {:process :nemesis :type :info :f :stop})`,
+			`nemesis/info/fault-start//null/0/;1/invoke/read//null/0/;nemesis/info/fault-end//null/0/`},
+		{"set values and integer keys", `{:process 2 :type :ok :f :read :key 5 :value #{1 2}}`,
+			`2/ok/read/5/[1,2]/0/`},
+		{"discard", `#_{:bad 1} {:process 0 :type :invoke :f :read}`, `0/invoke/read//null/0/`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev, err := ReadEDN(strings.NewReader(tt.in), "h.edn")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, e := range ev {
+				v := string(e.Value)
+				if v == "" {
+					v = "null"
+				}
+				got = append(got, strings.Join([]string{e.Process.String(), string(e.Type), e.F, e.Key, v, itoa(e.Time), e.Error}, "/"))
+			}
+			if g := strings.Join(got, ";"); g != tt.want {
+				t.Errorf("ReadEDN=%s\nwant     %s", g, tt.want)
+			}
+		})
+	}
+}
+
+func itoa(n int64) string { return Value(IntValue(n)).String() }
+
+func TestReadEDNErrors(t *testing.T) {
+	tests := []struct {
+		name, in string
+		line     int
+		want     string
+	}{
+		{"missing type", "{:process 0 :f :read}\n", 1, "no :type"},
+		{"bad type", "\n\n{:process 0 :type :done :f :read}", 3, ":type must be one of"},
+		{"bad process", "{:process -1 :type :ok :f :read}", 1, ":process must be"},
+		{"unterminated map", "{:process 0 :type :ok\n:f :read", 2, "unexpected end of file"},
+		{"not a map", "[1 2]", 1, "expected an operation map"},
+		{"odd map", "{:process 0 :type}", 1, "key without a value"},
+		{"bad string", `{:process 0 :type :ok :f :read :value "abc}`, 1, "unterminated string"},
+		{"stray close", "}", 1, "unexpected '}'"},
+		{"tag", "#inst \"2020\"", 1, "unsupported tagged value"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ReadEDN(strings.NewReader(tt.in), "h.edn")
+			var se *SyntaxError
+			if !errors.As(err, &se) {
+				t.Fatalf("err=%v, want a *SyntaxError", err)
+			}
+			if se.File != "h.edn" || se.Line != tt.line || !strings.Contains(se.Msg, tt.want) {
+				t.Errorf("err=%v, want h.edn:%d: ...%s...", err, tt.line, tt.want)
+			}
+		})
+	}
+}
+
+func FuzzReadEDN(f *testing.F) {
+	f.Add([]byte(`{:process 0, :type :invoke, :f :append, :key "0", :value "x 0 0 y"}`))
+	f.Add([]byte("[{:type :invoke :f :cas :value [1 2] :process 3 :time 10} ; c\n]"))
+	f.Add([]byte(`({:process :nemesis :type :info :f :start :value #{1 "a" :b nil}})`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ev, err := ReadEDN(strings.NewReader(string(data)), "f.edn")
+		if err != nil {
+			var se *SyntaxError
+			if !errors.As(err, &se) || se.Line < 1 {
+				t.Fatalf("error without a line: %v", err)
+			}
+			return
+		}
+		for _, e := range ev {
+			if !e.Type.Valid() || e.F == "" && e.Process != Nemesis {
+				t.Fatalf("accepted a bad event %+v", e)
+			}
+		}
+	})
+}
