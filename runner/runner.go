@@ -126,13 +126,11 @@ func Run(ctx context.Context, opt Options) (out Outcome, err error) {
 	if len(sc.Faults) > 0 && os.Geteuid() != 0 {
 		return out, &EnvError{Err: errors.New("partitions are cut with netlink inside each node's network namespace, which needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN)"), Hint: "sudo bin/lab run " + sc.Path}
 	}
-	dockerCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	docker, err := cluster.Connect(dockerCtx)
-	cancel()
+	be, err := newBackend(ctx, sc.Runtime, sys, opt.Progress)
 	if err != nil {
-		return out, &EnvError{Err: err, Hint: "start the Docker engine (systemctl start docker) or set DOCKER_HOST; `docker info` must work"}
+		return out, err
 	}
-	defer docker.Close()
+	defer be.close()
 
 	dir, runID, err := makeRunDir(opt.Store, sc.Name, began)
 	if err != nil {
@@ -148,23 +146,23 @@ func Run(ctx context.Context, opt Options) (out Outcome, err error) {
 	}
 	say("run %s, seed %d, directory %s", runID, sc.Seed, dir)
 
-	// Image.
+	// What the nodes run.
 	t := time.Now()
-	im := sys.Image()
-	say("image %s (built once, then cached by content)", im.Tag())
-	built, err := cluster.EnsureImage(ctx, docker, im, opt.Progress)
+	what, built, err := be.build(ctx)
 	if err != nil {
-		return out, fmt.Errorf("image: %w", err)
+		return out, fmt.Errorf("build %s: %w", what, err)
 	}
 	if built {
-		say("built image %s in %s", im.Tag(), time.Since(t).Round(time.Second))
+		say("built %s in %s", what, time.Since(t).Round(time.Second))
+	} else {
+		say("%s (cached by content)", what)
 	}
 	out.Timings.Image = time.Since(t)
 
 	// Cluster. Everything after this point removes what it made, on every
 	// path out.
 	t = time.Now()
-	cl, err := cluster.New(ctx, docker, runID)
+	cl, err := be.create(ctx, runID)
 	if err != nil {
 		return out, err
 	}
@@ -190,7 +188,7 @@ func Run(ctx context.Context, opt Options) (out Outcome, err error) {
 	for i, n := range names {
 		peers[i] = systems.Peer{Name: n, Addr: cl.AddressOf(i)}
 	}
-	if err := cl.Start(ctx, sys.Nodes(im.Tag(), peers, "lab-"+runID)); err != nil {
+	if err := cl.Start(ctx, be.nodeSpecs(cl, peers, "lab-"+runID)); err != nil {
 		return out, err
 	}
 	say("started %d %s nodes on %s; waiting until ready", len(peers), sys.Name(), cl.Network())
@@ -379,7 +377,7 @@ func makeRunDir(store, name string, t time.Time) (dir, runID string, err error) 
 	return dir, strings.ToLower(ts) + "-" + hex.EncodeToString(r[:]), nil
 }
 
-func waitReady(ctx context.Context, sys systems.System, cl *cluster.Cluster, peers []systems.Peer, timeout time.Duration) error {
+func waitReady(ctx context.Context, sys systems.System, cl nodeRuntime, peers []systems.Peer, timeout time.Duration) error {
 	for _, p := range peers {
 		err := cluster.WaitFor(ctx, timeout, 250*time.Millisecond, func(ctx context.Context) error {
 			if running, state, err := cl.Running(ctx, p.Name); err == nil && !running {
@@ -400,7 +398,7 @@ type stopErr struct{ error }
 
 // clusterNodes adapts a cluster to what the nemesis needs.
 type clusterNodes struct {
-	cl    *cluster.Cluster
+	cl    nodeRuntime
 	peers []systems.Peer
 }
 

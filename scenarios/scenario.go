@@ -44,6 +44,8 @@ var (
 	// KnownTargets lists whom a process, packet or clock fault hits, by
 	// faults[].target.
 	KnownTargets = []string{"one", "minority", "majority", "all", "leader", "nodes"}
+	// KnownRuntimes lists what can run the nodes, by runtime.
+	KnownRuntimes = []string{"docker", "local"}
 	// KnownScheduleModes lists the schedule modes, by schedule.mode.
 	KnownScheduleModes = []string{"fixed", "random"}
 )
@@ -91,6 +93,10 @@ type Scenario struct {
 	FinalReads bool `yaml:"final_reads"`
 	// Schedule says how faults are timed; default fixed.
 	Schedule Schedule `yaml:"schedule"`
+	// Runtime runs the nodes: "docker" (default; containers on a private
+	// network) or "local" (processes in network namespaces the lab makes;
+	// no Docker needed, root is).
+	Runtime string `yaml:"runtime"`
 	// Path is the file the scenario came from.
 	Path string `yaml:"-"`
 }

@@ -165,6 +165,7 @@ func TestShippedSerializable(t *testing.T) {
 		Recovery:   Duration(8 * time.Second),
 		FinalReads: true,
 		Schedule:   Schedule{Mode: "fixed"},
+		Runtime:    "docker",
 		Path:       "etcd-serializable-reads.yaml",
 	}
 	if !reflect.DeepEqual(s, want) {
@@ -188,6 +189,7 @@ func TestDefaults(t *testing.T) {
 		Recovery:   Duration(10 * time.Second),
 		FinalReads: true,
 		Schedule:   Schedule{Mode: "fixed"},
+		Runtime:    "docker",
 		Path:       "minimal.yaml",
 	}
 	if !reflect.DeepEqual(s, want) {

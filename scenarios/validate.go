@@ -40,6 +40,7 @@ func defaults() *Scenario {
 		Recovery:   Duration(10 * time.Second),
 		FinalReads: true,
 		Schedule:   Schedule{Mode: "fixed"},
+		Runtime:    "docker",
 	}
 }
 
@@ -86,6 +87,11 @@ func (d *decoder) scenario(root *yaml.Node) *Scenario {
 		{key: "recovery", decode: func(n *yaml.Node, p string) {
 			if v, ok := d.durationIn(n, p, 0, time.Hour); ok {
 				s.Recovery = v
+			}
+		}},
+		{key: "runtime", decode: func(n *yaml.Node, p string) {
+			if v, ok := d.enum(n, p, KnownRuntimes); ok {
+				s.Runtime = v
 			}
 		}},
 		{key: "schedule", decode: func(n *yaml.Node, p string) {
