@@ -31,14 +31,14 @@ func (h *netnsHosts) Names() []string                              { return h.na
 func (h *netnsHosts) Addr(n string) (netip.Addr, bool)             { a, ok := h.addrs[n]; return a, ok }
 func (h *netnsHosts) Pid(_ context.Context, n string) (int, error) { return h.pids[n], nil }
 
-func sh(t *testing.T, args ...string) {
+func sh(t testing.TB, args ...string) {
 	t.Helper()
 	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
 		t.Fatalf("%v: %v: %s", args, err, out)
 	}
 }
 
-func newHosts(t *testing.T) *netnsHosts {
+func newHosts(t testing.TB) *netnsHosts {
 	labtest.Root(t)
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Skip("needs iproute2's ip")
