@@ -16,7 +16,7 @@ run: build
 # The Docker tests start real clusters: they need a Docker engine and root.
 # With CI or LAB_REQUIRE_DOCKER set, an unreachable engine fails them.
 test: test-deps
-	$(GO) test -count=1 -timeout 40m ./...
+	$(GO) test -count=1 -p 1 -timeout 40m ./...
 
 # The report's browser test needs Debian's chromium; as root, install it.
 .PHONY: test-deps
@@ -27,8 +27,11 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
+# Benchmarks: the checker against porcupine alone (long), then the time
+# each fault takes to apply and to heal (root and Docker needed).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./checker/...
+	$(GO) test -run '^$$' -bench . -benchtime 20x -timeout 20m ./nemesis/ ./cluster/
 
 cleanup: build
 	bin/lab cleanup

@@ -183,7 +183,7 @@ func TestFaultScenarios(t *testing.T) {
 				report, _ := os.ReadFile(filepath.Join(dir, "report.md"))
 				t.Logf("report:\n%s", report)
 			}
-			assertNothingLeft(t)
+			assertNothingLeft(t, runIDOf(t, stderr))
 		})
 	}
 }

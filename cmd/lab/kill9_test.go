@@ -60,16 +60,20 @@ func TestKill9ThenCleanup(t *testing.T) {
 			time.Sleep(time.Second)
 			cmd.Process.Kill()
 			cmd.Wait()
-			code, stdout, stderr := runLab(t, "cleanup")
+			// Only this run's resources: other packages' tests may have
+			// clusters up at the same time (plain `lab cleanup` removes
+			// every run's).
+			runID := runIDOf(t, out.String())
+			code, stdout, stderr := runLab(t, "cleanup", "--run", runID)
 			if code != 0 {
 				t.Fatalf("lab cleanup exit %d\n%s%s", code, stdout, stderr)
 			}
 			if !strings.Contains(stdout, "removed container") || !strings.Contains(stdout, "removed network") {
 				t.Errorf("cleanup removed nothing after a killed run:\n%s", stdout)
 			}
-			assertNothingLeft(t)
+			assertNothingLeft(t, runID)
 			// A second cleanup finds nothing.
-			if _, stdout, _ := runLab(t, "cleanup"); !strings.Contains(stdout, "nothing") {
+			if _, stdout, _ := runLab(t, "cleanup", "--run", runID); !strings.Contains(stdout, "nothing") {
 				t.Errorf("second cleanup: %s", stdout)
 			}
 		})
@@ -79,6 +83,6 @@ func TestKill9ThenCleanup(t *testing.T) {
 		if code != ExitValid {
 			t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 		}
-		assertNothingLeft(t)
+		assertNothingLeft(t, runIDOf(t, stderr))
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -97,12 +98,24 @@ func checkRunDir(t *testing.T, store, scenario string) (string, resultsFile) {
 	return latest, res
 }
 
-// assertNothingLeft checks that no container or network of the lab remains.
-func assertNothingLeft(t *testing.T) {
+// runIDOf reads the run ID from a run's output ("lab: run <id>, seed ...").
+func runIDOf(t *testing.T, output string) string {
+	t.Helper()
+	m := regexp.MustCompile(`lab: run (\S+), seed`).FindStringSubmatch(output)
+	if m == nil {
+		t.Fatalf("no run ID in the output:\n%s", output)
+	}
+	return m[1]
+}
+
+// assertNothingLeft checks that no container or network of the run
+// remains. It looks only at the run's own label: tests of other packages
+// may have clusters of their own up at the same time.
+func assertNothingLeft(t *testing.T, runID string) {
 	t.Helper()
 	d := labtest.Docker(t)
 	ctx := context.Background()
-	f := filters.NewArgs(filters.Arg("label", "lab.run"))
+	f := filters.NewArgs(filters.Arg("label", "lab.run="+runID))
 	cs, err := d.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
 	if err != nil {
 		t.Fatal(err)
@@ -112,7 +125,7 @@ func assertNothingLeft(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(cs)+len(ns) != 0 {
-		t.Errorf("after the run, %d containers and %d networks labelled lab.run remain", len(cs), len(ns))
+		t.Errorf("after run %s, %d containers and %d networks labelled with it remain", runID, len(cs), len(ns))
 	}
 }
 
@@ -148,7 +161,7 @@ func TestPartitionScenarioIsValid(t *testing.T) {
 	if res.Counts.Info == 0 {
 		t.Error("no operation had an unknown outcome: did the partitions cut anything?")
 	}
-	assertNothingLeft(t)
+	assertNothingLeft(t, runIDOf(t, stderr))
 }
 
 // TestSerializableReadsAreCaughtStale: etcd documents that serializable
@@ -181,5 +194,5 @@ func TestSerializableReadsAreCaughtStale(t *testing.T) {
 	if !strings.Contains(string(report), "stale") {
 		t.Error("report.md does not mention the stale read")
 	}
-	assertNothingLeft(t)
+	assertNothingLeft(t, runIDOf(t, stderr))
 }

@@ -67,5 +67,5 @@ func TestInterruptHealsAndReports(t *testing.T) {
 	if !strings.Contains(stderr.String(), "interrupted") {
 		t.Errorf("the lab did not say it was interrupted:\n%s", stderr.String())
 	}
-	assertNothingLeft(t)
+	assertNothingLeft(t, runIDOf(t, stderr.String()))
 }
