@@ -93,3 +93,17 @@ type Clocks interface {
 	// NodeTime returns the node's own idea of the current time.
 	NodeTime(ctx context.Context, node Peer) (time.Time, error)
 }
+
+// Binaries is a system whose server can run as a plain executable, for
+// runtimes without images (the local runtime).
+type Binaries interface {
+	// Binary builds the server once (cached by the hash of its inputs) and
+	// returns its path.
+	Binary(ctx context.Context) (string, error)
+}
+
+// LocalNodes is a system that can give node specs for a runtime whose nodes
+// share the host's file system: each node's data goes in dataDir(node).
+type LocalNodes interface {
+	LocalNodes(peers []Peer, token string, dataDir func(string) string) []cluster.NodeSpec
+}
