@@ -1,0 +1,99 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const corpus = "../../checker/testdata/porcupine"
+
+// labJSONL is a lab history with a stale read on key 3.
+const labJSONL = `{"time":10000000000,"process":0,"type":"invoke","f":"write","key":"3","value":2}
+{"time":10100000000,"process":0,"type":"ok","f":"write","key":"3","value":2}
+{"time":10500000000,"process":"nemesis","type":"info","f":"fault-start","fault":{"id":1,"kind":"partition","shape":"isolate","detail":"n3 cut off"}}
+{"time":11200000000,"process":1,"type":"invoke","f":"write","key":"3","value":5}
+{"time":11900000000,"process":1,"type":"ok","f":"write","key":"3","value":5}
+{"time":12400000000,"process":2,"type":"invoke","f":"read","key":"3","value":null}
+{"time":12500000000,"process":2,"type":"ok","f":"read","key":"3","value":2}
+{"time":13000000000,"process":"nemesis","type":"info","f":"fault-end","fault":{"id":1,"kind":"partition"}}
+`
+
+func TestCheckExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	run := filepath.Join(dir, "run")
+	os.MkdirAll(run, 0o755)
+	os.WriteFile(filepath.Join(run, "history.jsonl"), []byte(labJSONL), 0o644)
+	bad := filepath.Join(dir, "bad.edn")
+	os.WriteFile(bad, []byte("{:process 0 :type :invoke :f :read}\n{:process 0 :type :done :f :read}\n"), 0o644)
+	badJSON := filepath.Join(dir, "bad.jsonl")
+	os.WriteFile(badJSON, []byte(`{"time":1,"process":0,"type":"invoke","f":"read"}`+"\n"+`{"time":2,"process":0,"type":"maybe","f":"read"}`+"\n"), 0o644)
+	tests := []struct {
+		name       string
+		args       []string
+		code       int
+		wantOut    string
+		wantStderr string
+	}{
+		{"valid etcd log", []string{"check", corpus + "/jepsen/etcd_002.log"}, ExitValid, "verdict: VALID (model cas-register", ""},
+		{"invalid etcd log", []string{"check", "--format", "jepsen-log", corpus + "/jepsen/etcd_000.log"}, ExitInvalid, "nonlinearizable:", ""},
+		{"kv inferred", []string{"check", corpus + "/kv/c10-bad.txt"}, ExitInvalid, "model kv", ""},
+		{"kv ok", []string{"check", "--model", "kv", corpus + "/kv/c01-ok.txt"}, ExitValid, "VALID", ""},
+		{"run directory", []string{"check", run}, ExitInvalid, "stale-read: read of key 3 invoked at 12.4 s returned 2, but the write of 5 had completed at 11.9 s", ""},
+		{"malformed edn", []string{"check", bad}, ExitBadInput, "", bad + ":2: :type must be one of"},
+		{"malformed jsonl", []string{"check", badJSON}, ExitBadInput, "", badJSON + ":2: field type"},
+		{"missing file", []string{"check", filepath.Join(dir, "nope")}, ExitBadInput, "", "Try: give a history file"},
+		{"unknown model", []string{"check", "--model", "queue", run}, ExitBadInput, "", `unknown model "queue"`},
+		{"model mismatch", []string{"check", "--model", "kv", run}, ExitBadInput, "", `is not an operation of the kv model`},
+		{"unknown format", []string{"check", "--format", "xml", run}, ExitBadInput, "", `unknown format "xml"`},
+		{"no path", []string{"check"}, ExitBadInput, "", "accepts 1 arg"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := runLab(t, tt.args...)
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.code, stdout, stderr)
+			}
+			if !strings.Contains(stdout, tt.wantOut) {
+				t.Errorf("stdout lacks %q:\n%s", tt.wantOut, stdout)
+			}
+			if !strings.Contains(stderr, tt.wantStderr) {
+				t.Errorf("stderr lacks %q:\n%s", tt.wantStderr, stderr)
+			}
+		})
+	}
+}
+
+func TestCheckOutKeepsRunSection(t *testing.T) {
+	run := t.TempDir()
+	os.WriteFile(filepath.Join(run, "history.jsonl"), []byte(labJSONL), 0o644)
+	os.WriteFile(filepath.Join(run, "results.json"), []byte(`{"valid":true,"run":{"id":"r1"}}`), 0o644)
+	code, stdout, stderr := runLab(t, "check", "--out", run, run)
+	if code != ExitInvalid {
+		t.Fatalf("exit %d, want %d\n%s%s", code, ExitInvalid, stdout, stderr)
+	}
+	b, err := os.ReadFile(filepath.Join(run, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Valid     any `json:"valid"`
+		Run       struct{ ID string }
+		Anomalies []struct{ Kind string }
+	}
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Valid != false || got.Run.ID != "r1" || len(got.Anomalies) != 1 || got.Anomalies[0].Kind != "stale-read" {
+		t.Errorf("results.json = %s", b)
+	}
+	html, err := os.ReadFile(filepath.Join(run, "history.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(html), "n3 cut off") || len(html) > 2<<20 {
+		t.Errorf("history.html: %d bytes, fault annotation present: %v", len(html), strings.Contains(string(html), "n3 cut off"))
+	}
+}
