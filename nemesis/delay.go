@@ -85,6 +85,7 @@ func nfqueueTargetInfo(q uint16) []byte {
 // verdicts.
 type nfqDelay struct {
 	queue   uint16
+	limit   int // packets held at most; past it, they pass (fail open)
 	conn    *netlink.Conn
 	delay   time.Duration
 	jitter  time.Duration
@@ -96,8 +97,9 @@ type nfqDelay struct {
 	held     heldHeap
 	draining bool
 	wake     chan struct{}
-	done     chan struct{}
-	wg       sync.WaitGroup
+	done     chan struct{} // closed to drain
+	released chan struct{} // closed when every held packet was accepted
+	reading  sync.WaitGroup
 
 	delayed, passed, overflow atomic.Int64
 }
@@ -127,16 +129,16 @@ func startDelay(ns netns.NsHandle, q uint16, delay, jitter time.Duration, reorde
 	if err != nil {
 		return nil, fmt.Errorf("nfnetlink: %w", err)
 	}
-	d := &nfqDelay{queue: q, conn: conn, delay: delay, jitter: jitter, reorder: reorder,
+	d := &nfqDelay{queue: q, limit: delayQueueCap, conn: conn, delay: delay, jitter: jitter, reorder: reorder,
 		rng: rand.New(rand.NewPCG(seed, stream)), log: log,
-		wake: make(chan struct{}, 1), done: make(chan struct{})}
+		wake: make(chan struct{}, 1), done: make(chan struct{}), released: make(chan struct{})}
 	if err := d.bind(); err != nil {
 		conn.Close()
 		return nil, err
 	}
 	_ = conn.SetReadBuffer(delayReadBuffer)
 	_ = conn.SetOption(netlink.NoENOBUFS, true)
-	d.wg.Add(2)
+	d.reading.Add(1)
 	go d.read()
 	go d.release()
 	return d, nil
@@ -210,21 +212,25 @@ func packetID(m netlink.Message) (uint32, bool) {
 	return 0, false
 }
 
-// read takes packets off the queue and decides when each goes.
+// read takes packets off the queue and decides when each goes. An error
+// message from the kernel (a verdict for a packet it no longer holds, or
+// ENOBUFS when it failed open) does not stop it; a run of errors does.
 func (d *nfqDelay) read() {
-	defer d.wg.Done()
+	defer d.reading.Done()
+	errs := 0
 	for {
 		msgs, err := d.conn.Receive()
 		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, os.ErrClosed) || d.isDraining() {
+			if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, os.ErrClosed) {
 				return
 			}
-			if errors.Is(err, unix.ENOBUFS) {
-				continue // the kernel fails open past its queue length
+			if errs++; errs > 100 {
+				d.log.Warn("nfqueue read stopped; packets pass once the kernel's queue is full (fail open)", "err", err)
+				return
 			}
-			d.log.Warn("nfqueue read stopped; queued packets pass (bypass)", "err", err)
-			return
+			continue
 		}
+		errs = 0
 		for _, m := range msgs {
 			id, ok := packetID(m)
 			if !ok {
@@ -244,7 +250,7 @@ func (d *nfqDelay) admit(id uint32) {
 	}
 	now := d.reorder > 0 && d.rng.Float64() < d.reorder
 	d.mu.Lock()
-	full := len(d.held) >= delayQueueCap
+	full := len(d.held) >= d.limit
 	if d.draining || now || full || wait <= 0 {
 		d.mu.Unlock()
 		if full {
@@ -272,16 +278,10 @@ func (d *nfqDelay) accept(id uint32) {
 	}
 }
 
-func (d *nfqDelay) isDraining() bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.draining
-}
-
 // release accepts each held packet when its time comes; on heal, all of
 // them at once.
 func (d *nfqDelay) release() {
-	defer d.wg.Done()
+	defer close(d.released)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -313,21 +313,31 @@ func (d *nfqDelay) release() {
 	}
 }
 
-// heal accepts every packet held and still queued, then closes the queue.
-// Called after the rule is gone, so no new packets come.
-func (d *nfqDelay) heal() error {
+// drain accepts every packet held, and from now on every packet at once.
+// It must come before the rule is deleted: the kernel drops the packets
+// still queued by a rule that goes away.
+func (d *nfqDelay) drain() {
 	d.mu.Lock()
 	already := d.draining
 	d.draining = true
 	d.mu.Unlock()
-	if already {
+	if !already {
+		close(d.done)
+	}
+	<-d.released
+}
+
+// heal drains the queue, reads (and accepts) what the kernel queued before
+// the rule went, then closes the queue.
+func (d *nfqDelay) heal() error {
+	d.drain()
+	if d.conn == nil {
 		return nil
 	}
-	close(d.done)
-	// Packets the kernel queued before the rule went may still be on the
-	// socket: read them (and accept at once) until the queue is quiet.
 	_ = d.conn.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
-	d.wg.Wait()
+	d.reading.Wait()
 	d.log.Info("nfqueue delay released", "delayed", d.delayed.Load(), "passed", d.passed.Load(), "overflow", d.overflow.Load())
-	return d.conn.Close()
+	err := d.conn.Close()
+	d.conn = nil
+	return err
 }

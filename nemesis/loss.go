@@ -26,7 +26,7 @@ type packetRules struct {
 	peers    []netip.Addr
 	loss     float64
 	withLoss bool
-	queue    *uint16 // NFQUEUE number, nil for none
+	queue    *nfqDelay // where the NFQUEUE rules send packets, nil for none
 }
 
 func (r *packetRules) table() *nftables.Table {
@@ -51,7 +51,7 @@ func (r *packetRules) write() error {
 			want++
 		}
 		if r.queue != nil {
-			conn.AddRule(&nftables.Rule{Table: tbl, Chain: out, Exprs: queueExprs(a, *r.queue)})
+			conn.AddRule(&nftables.Rule{Table: tbl, Chain: out, Exprs: queueExprs(a, r.queue.queue)})
 			want++
 		}
 	}
@@ -69,6 +69,9 @@ func (r *packetRules) write() error {
 }
 
 func (r *packetRules) heal() error {
+	if r.queue != nil {
+		r.queue.drain() // first: the kernel drops what a deleted rule queued
+	}
 	conn, err := nftables.New(nftables.WithNetNSFd(int(r.ns)))
 	if err != nil {
 		return err

@@ -69,7 +69,7 @@ func applyQdisc(ns netns.NsHandle, peers []netip.Addr, f PacketFault, withNetem 
 		root := vnl.NewHtb(vnl.QdiscAttrs{LinkIndex: l, Handle: vnl.MakeHandle(1, 0), Parent: vnl.HANDLE_ROOT})
 		if err := h.QdiscAdd(root); err != nil {
 			if errors.Is(err, unix.EEXIST) {
-				return fmt.Errorf("interface %d already has a qdisc fault: heal it first", l)
+				return fmt.Errorf("interface %d already has a root qdisc (another packet fault, or one of the node's own): heal that first", l)
 			}
 			return fmt.Errorf("htb root on interface %d: %w", l, err)
 		}

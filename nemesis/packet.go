@@ -239,9 +239,7 @@ func (p *Packets) Inject(ctx context.Context, id int, node string, f PacketFault
 		}
 		if f.Loss > 0 || queue != nil {
 			t := &packetRules{ns: ns, name: packetTable(id), peers: peers, loss: f.Loss, withLoss: f.Loss > 0}
-			if queue != nil {
-				t.queue = &queue.queue
-			}
+			t.queue = queue
 			add(t)
 			if err := t.write(); err != nil {
 				return "", fmt.Errorf("packet fault on %s: nftables: %w", node, err)
