@@ -26,6 +26,7 @@ Exit codes: 0 valid, 1 invalid, 2 unknown, 254 bad input, 255 lab failure.`,
 		newSuiteCmd(), newServeCmd(),
 		newCheckCmd(),
 		newCleanupCmd(),
+		newDoctorCmd(),
 		newVersionCmd(),
 	)
 	return root
