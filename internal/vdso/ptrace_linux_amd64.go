@@ -69,6 +69,7 @@ type tracee struct {
 type world struct {
 	pid     int
 	threads []*tracee
+	seen    map[int]bool
 }
 
 // stopTimeout bounds the wait for one thread to stop (a frozen cgroup keeps
@@ -78,56 +79,63 @@ const stopTimeout = 2 * time.Second
 // stopWorld seizes and interrupts every thread of pid, listing the threads
 // again until no new one appeared: once all listed are stopped, none can
 // clone. The caller's OS thread is the tracer, and must stay locked.
-func stopWorld(ctx context.Context, pid int) (*world, error) {
-	w := &world{pid: pid}
-	seen := map[int]bool{}
+func stopWorld(pid int) (*world, error) {
+	w := &world{pid: pid, seen: map[int]bool{}}
 	for {
-		ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		n, err := w.stopNew()
 		if err != nil {
 			w.detach()
 			return nil, err
 		}
-		var fresh []*tracee
-		for _, e := range ents {
-			tid, err := strconv.Atoi(e.Name())
-			if err != nil || seen[tid] {
-				continue
-			}
-			seen[tid] = true
-			if err := unix.PtraceSeize(tid); err != nil {
-				if errors.Is(err, unix.ESRCH) {
-					continue // exited meanwhile
-				}
-				w.detach()
-				if errors.Is(err, unix.EPERM) {
-					return nil, fmt.Errorf("ptrace thread %d of pid %d: %w (traced by someone else, or no CAP_SYS_PTRACE)", tid, pid, err)
-				}
-				return nil, fmt.Errorf("ptrace thread %d of pid %d: %w", tid, pid, err)
-			}
-			t := &tracee{tid: tid}
-			w.threads = append(w.threads, t)
-			if err := unix.PtraceInterrupt(tid); err != nil && !errors.Is(err, unix.ESRCH) {
-				w.detach()
-				return nil, fmt.Errorf("interrupt thread %d: %w", tid, err)
-			}
-			fresh = append(fresh, t)
-		}
-		if len(fresh) == 0 {
+		if n == 0 {
 			return w, nil
 		}
-		for _, t := range fresh {
-			if err := waitStop(ctx, t); err != nil {
-				w.detach()
-				return nil, err
-			}
-		}
-		w.prune()
 	}
 }
 
+// stopNew seizes, interrupts and waits for the threads of the process not
+// seen yet, and returns how many there were.
+func (w *world) stopNew() (int, error) {
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", w.pid))
+	if err != nil {
+		return 0, err
+	}
+	var fresh []*tracee
+	for _, e := range ents {
+		tid, err := strconv.Atoi(e.Name())
+		if err != nil || w.seen[tid] {
+			continue
+		}
+		w.seen[tid] = true
+		if err := unix.PtraceSeize(tid); err != nil {
+			if errors.Is(err, unix.ESRCH) {
+				continue // exited meanwhile
+			}
+			if errors.Is(err, unix.EPERM) {
+				return 0, fmt.Errorf("ptrace thread %d of pid %d: %w (traced by someone else, or no CAP_SYS_PTRACE)", tid, w.pid, err)
+			}
+			return 0, fmt.Errorf("ptrace thread %d of pid %d: %w", tid, w.pid, err)
+		}
+		t := &tracee{tid: tid}
+		w.threads = append(w.threads, t)
+		if err := unix.PtraceInterrupt(tid); err != nil && !errors.Is(err, unix.ESRCH) {
+			return 0, fmt.Errorf("interrupt thread %d: %w", tid, err)
+		}
+		fresh = append(fresh, t)
+	}
+	for _, t := range fresh {
+		if err := waitStop(t); err != nil {
+			return 0, err
+		}
+	}
+	w.prune()
+	return len(fresh), nil
+}
+
 // waitStop waits for t's stop, polling so that a thread that never stops
-// cannot hang the lab.
-func waitStop(ctx context.Context, t *tracee) error {
+// cannot hang the lab. It does not end with a context: a thread seized and
+// interrupted must be waited for, or it could not be detached.
+func waitStop(t *tracee) error {
 	deadline := time.Now().Add(stopTimeout)
 	nap := 10 * time.Microsecond
 	for {
@@ -157,9 +165,7 @@ func waitStop(ctx context.Context, t *tracee) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("thread %d did not stop within %v (frozen?)", t.tid, stopTimeout)
 		}
-		if err := sleep(ctx, nap); err != nil {
-			return err
-		}
+		time.Sleep(nap)
 		nap = min(2*nap, time.Millisecond)
 	}
 }
@@ -174,39 +180,60 @@ func (w *world) prune() {
 	w.threads = live
 }
 
-// stepOut single-steps every thread whose instruction pointer lies in
-// [lo, hi) until it leaves that range. A thread stopped at the return from
-// a system call made inside the vDSO (the usual case for a thread that
-// spends its time in clock_gettime's fallback) leaves after a few
-// instructions. It returns the id of a thread that would not leave.
-func (w *world) stepOut(ctx context.Context, lo, hi uint64) (int, error) {
+// stepOut gets every thread whose instruction pointer lies in [lo, hi)
+// out of that range, the others staying stopped. It first single-steps a
+// few instructions: a thread caught at the return from a system call made
+// inside the vDSO (where a thread that spends its time in a system-call
+// routine is nearly always caught) leaves within a dozen. A thread in the
+// kernel's own code may sit in a seqlock loop that a step is too slow to
+// ever finish, as the clock moves on between steps: that one runs on for a
+// moment and is interrupted again, until it is caught outside. It returns
+// the id of a thread that would not leave.
+func (w *world) stepOut(lo, hi uint64) (int, error) {
 	for _, t := range w.threads {
-		for step := 0; t.tid > 0; step++ {
-			var regs unix.PtraceRegs
-			if err := unix.PtraceGetRegs(t.tid, &regs); err != nil {
-				if errors.Is(err, unix.ESRCH) {
-					break
+		for round := 0; t.tid > 0; round++ {
+			in, err := t.within(lo, hi)
+			if err != nil || !in {
+				if err != nil {
+					return t.tid, err
 				}
-				return t.tid, fmt.Errorf("registers of thread %d: %w", t.tid, err)
-			}
-			if regs.Rip < lo || regs.Rip >= hi {
 				break
 			}
-			if step == maxSteps {
-				return t.tid, fmt.Errorf("thread %d still in the vDSO after %d steps", t.tid, maxSteps)
+			if round == maxRounds {
+				return t.tid, fmt.Errorf("thread %d still in the vDSO after %d rounds", t.tid, maxRounds)
 			}
-			if err := unix.PtraceSingleStep(t.tid); err != nil {
-				return t.tid, fmt.Errorf("step thread %d: %w", t.tid, err)
+			for step := 0; in && step < maxSteps; step++ {
+				sig := t.sig
+				if err := unix.PtraceSingleStep(t.tid); err != nil {
+					return t.tid, fmt.Errorf("step thread %d: %w", t.tid, err)
+				}
+				if err := waitStop(t); err != nil {
+					return t.tid, err
+				}
+				if sig != 0 && t.sig != sig {
+					// The step suppressed the first signal and only one can
+					// be handed back: start over with this one delivered.
+					return t.tid, fmt.Errorf("thread %d took signals %d and %d while stepping", t.tid, sig, t.sig)
+				}
+				if in, err = t.within(lo, hi); err != nil {
+					return t.tid, err
+				}
 			}
+			if !in || t.tid < 0 {
+				break
+			}
+			// Run on a moment, with any signal it stopped for, and stop again.
 			sig := t.sig
-			if err := waitStop(ctx, t); err != nil {
-				return t.tid, err
+			t.sig = 0
+			if err := unix.PtraceCont(t.tid, sig); err != nil {
+				return t.tid, fmt.Errorf("continue thread %d: %w", t.tid, err)
 			}
-			if sig != 0 && t.sig != sig {
-				// A second, different signal while stepping: the first
-				// was suppressed by the step and only one can be handed
-				// back. Rare; hand back this one, lose the earlier.
-				return t.tid, fmt.Errorf("thread %d took signals %d and %d while stepping", t.tid, sig, t.sig)
+			time.Sleep(time.Duration(10+round) * time.Microsecond)
+			if err := unix.PtraceInterrupt(t.tid); err != nil && !errors.Is(err, unix.ESRCH) {
+				return t.tid, fmt.Errorf("interrupt thread %d: %w", t.tid, err)
+			}
+			if err := waitStop(t); err != nil {
+				return t.tid, err
 			}
 		}
 	}
@@ -214,15 +241,36 @@ func (w *world) stepOut(ctx context.Context, lo, hi uint64) (int, error) {
 	return 0, nil
 }
 
-// maxSteps bounds single-stepping one thread out of the vDSO; the longest
-// path through clock_gettime is well under a hundred instructions.
-const maxSteps = 5000
+// Bounds on getting one thread out of the vDSO: steps per round, rounds.
+const (
+	maxSteps  = 32
+	maxRounds = 500
+)
+
+// within reports whether t's instruction pointer lies in [lo, hi).
+func (t *tracee) within(lo, hi uint64) (bool, error) {
+	if t.tid < 0 {
+		return false, nil
+	}
+	var regs unix.PtraceRegs
+	if err := unix.PtraceGetRegs(t.tid, &regs); err != nil {
+		if errors.Is(err, unix.ESRCH) {
+			return false, nil
+		}
+		return false, fmt.Errorf("registers of thread %d: %w", t.tid, err)
+	}
+	return regs.Rip >= lo && regs.Rip < hi, nil
+}
 
 // detach lets every thread go, handing back the signals they stopped for.
+// A thread not yet stopped cannot be detached: it is waited for first.
 func (w *world) detach() {
 	for _, t := range w.threads {
-		if t.tid > 0 {
-			unix.Syscall6(unix.SYS_PTRACE, unix.PTRACE_DETACH, uintptr(t.tid), 0, uintptr(t.sig), 0, 0)
+		for try := 0; t.tid > 0 && try < 2; try++ {
+			_, _, e := unix.Syscall6(unix.SYS_PTRACE, unix.PTRACE_DETACH, uintptr(t.tid), 0, uintptr(t.sig), 0, 0)
+			if e != unix.ESRCH || waitStop(t) != nil {
+				break
+			}
 		}
 	}
 	w.threads = nil
@@ -282,11 +330,19 @@ func rewrite(ctx context.Context, pid int, want func(img []byte) ([]byte, error)
 	}
 	return onTracerThread(func() error {
 		for try := 0; ; try++ {
-			w, err := stopWorld(ctx, pid)
+			w, err := stopWorld(pid)
+			if errors.Is(err, unix.EPERM) && try < maxTries {
+				// Perhaps still traced by the thread of the last rewrite,
+				// which the kernel detaches as it exits: try again.
+				if err := sleep(ctx, time.Millisecond); err != nil {
+					return err
+				}
+				continue
+			}
 			if err != nil {
 				return err
 			}
-			tid, err := w.stepOut(ctx, start, end)
+			tid, err := w.stepOut(start, end)
 			if err != nil {
 				w.detach()
 				if try >= maxTries || ctx.Err() != nil {
@@ -294,6 +350,18 @@ func rewrite(ctx context.Context, pid int, want func(img []byte) ([]byte, error)
 				}
 				if err := sleep(ctx, time.Duration(100+try*100)*time.Microsecond); err != nil {
 					return err
+				}
+				continue
+			}
+			// A thread let run by stepOut may have cloned: stop the new ones
+			// and get them out too, or start over.
+			if n, err := w.stopNew(); err != nil || n > 0 {
+				w.detach()
+				if err != nil {
+					return err
+				}
+				if try >= maxTries {
+					return fmt.Errorf("pid %d: new threads at each of %d tries", pid, maxTries)
 				}
 				continue
 			}
