@@ -25,7 +25,7 @@ import (
 //
 // Each search is bounded by benchTimeout; a run that hits it reports
 // unknown=1. peak-MB is the largest heap in use seen while it ran.
-const benchTimeout = 20 * time.Second
+const benchTimeout = 10 * time.Second
 
 type benchVariant struct {
 	name string

@@ -104,7 +104,7 @@ func TestZonesCatchWhatRefutationMisses(t *testing.T) {
 	if res.Verdict != Invalid || res.Partitions[0].Method != "zones" {
 		t.Fatalf("verdict %s by %s, want invalid by zones", res.Verdict, res.Partitions[0].Method)
 	}
-	want := "key k must hold 1 from 1 s (its write completed) to 6 s (a read of 1 began), and must hold 2 from 1 s (its write completed) to 4 s (a read of 2 began)"
+	want := "key k must hold 2 from 1 s (its write completed) to 4 s (a read of 2 began), and must hold 1 from 1 s (its write completed) to 6 s (a read of 1 began)"
 	if !strings.HasPrefix(res.Anomalies[0].Summary, want) {
 		t.Errorf("summary %q\nwant prefix %q", res.Anomalies[0].Summary, want)
 	}

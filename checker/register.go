@@ -220,20 +220,10 @@ func buildRegister(cas bool, t tuning) func(string, []history.Op, timeFormat) (*
 // key's operations and reports whether written values were unique (the
 // precondition of the value-based ones).
 func reduceRegister(p *partition, rs []rop, t tuning) bool {
-	// Which values could ever be the state, and who writes each.
 	count := map[int32]int{}
 	for i := range rs {
 		if v, ok := rs[i].writes(); ok {
 			count[v]++
-		}
-	}
-	// Reduction 1: a failed cas whose expected value nobody could have
-	// written (and is not the initial nil) could never have matched.
-	for i := range rs {
-		r := &rs[i]
-		if r.in.kind == regCAS && r.out.st == regFail && r.in.a != 0 && count[r.in.a] == 0 {
-			r.drop = true
-			p.red.DroppedImpossibleCAS++
 		}
 	}
 	unique := count[0] == 0
@@ -242,32 +232,22 @@ func reduceRegister(p *partition, rs []rop, t tuning) bool {
 			unique = false
 		}
 	}
+	dropImpossible(p, rs)
 	if !unique || t.noReduce {
 		return unique
 	}
-	// Observers: the earliest completion of an ok read or ok cas that saw
-	// each value; mentions: any op whose outcome could depend on it.
+	// Reduction 3: an unknown writer whose value an ok read or ok cas
+	// observed took effect, before the first observer completed.
 	minObs := map[int32]int64{}
-	mentioned := map[int32]bool{}
 	for i := range rs {
 		r := &rs[i]
-		if r.drop {
+		if r.drop || r.out.st != regOK || r.in.kind == regWrite {
 			continue
 		}
-		var v int32
-		switch {
-		case r.in.kind == regRead:
-			v = r.out.v
-		case r.in.kind == regCAS:
+		v := r.out.v
+		if r.in.kind == regCAS {
 			v = r.in.a
-			mentioned[v] = true
-			if r.out.st != regOK {
-				continue
-			}
-		default:
-			continue
 		}
-		mentioned[v] = true
 		if old, ok := minObs[v]; !ok || r.ret < old {
 			minObs[v] = r.ret
 		}
@@ -278,8 +258,6 @@ func reduceRegister(p *partition, rs []rop, t tuning) bool {
 		if !w || r.drop || r.out.st != regUnknown {
 			continue
 		}
-		// Reduction 3: it took effect, before its first observer
-		// completed.
 		if obs, ok := minObs[v]; ok && obs >= r.call {
 			r.ret = obs
 			r.out.st = regOK
@@ -287,42 +265,124 @@ func reduceRegister(p *partition, rs []rop, t tuning) bool {
 			p.red.BoundedObserved++
 		}
 	}
-	// Reduction 2 needs, for each failed cas F that could come after the
-	// write W, that the state just before W cannot be F's expected value:
-	// that value is dead by W's invocation (see deadTimes).
+	// Reductions 1 and 2 feed each other: a dropped writer can make a
+	// failed cas vacuous, and a dropped failed cas can free a writer.
 	dead := deadTimes(rs)
-	var fails []int
-	for i := range rs {
-		if !rs[i].drop && rs[i].in.kind == regCAS && rs[i].out.st == regFail {
-			fails = append(fails, i)
+	for {
+		n := p.red.DroppedImpossibleCAS + p.red.DroppedUnobserved
+		dropVacuous(p, rs, dead)
+		dropUnobserved(p, rs, dead)
+		dropImpossible(p, rs)
+		if p.red.DroppedImpossibleCAS+p.red.DroppedUnobserved == n {
+			return true
 		}
 	}
-	sort.Slice(fails, func(a, b int) bool { return rs[fails[a]].ret < rs[fails[b]].ret })
-	// sufDead[j]: the latest death time among the expected values of fails[j:].
-	sufDead := make([]int64, len(fails)+1)
-	sufDead[len(fails)] = math.MinInt64
-	for j := len(fails) - 1; j >= 0; j-- {
-		d, ok := dead[rs[fails[j]].in.a]
-		if !ok {
-			d = math.MaxInt64
+}
+
+// dropImpossible is reduction 1: a failed cas whose expected value no
+// remaining writer writes (and is not the initial nil) never matched.
+func dropImpossible(p *partition, rs []rop) {
+	written := map[int32]bool{}
+	for i := range rs {
+		if v, ok := rs[i].writes(); ok && !rs[i].drop {
+			written[v] = true
 		}
-		sufDead[j] = max(sufDead[j+1], d)
 	}
 	for i := range rs {
 		r := &rs[i]
-		v, w := r.writes()
-		if !w || r.drop || r.out.st != regUnknown || mentioned[v] {
-			continue
-		}
-		// Reduction 2: nobody saw its value, and no failed cas that could
-		// come after it could have matched the state it overwrote.
-		j := sort.Search(len(fails), func(j int) bool { return rs[fails[j]].ret >= r.call })
-		if sufDead[j] < r.call {
+		if !r.drop && r.in.kind == regCAS && r.out.st == regFail && r.in.a != 0 && !written[r.in.a] {
 			r.drop = true
-			p.red.DroppedUnobserved++
+			p.red.DroppedImpossibleCAS++
 		}
 	}
-	return true
+}
+
+// dropVacuous is reduction 1 with unique values: a failed cas whose
+// expected value was dead before it began, or whose only writer began
+// after it completed, never matched.
+func dropVacuous(p *partition, rs []rop, dead map[int32]int64) {
+	born := map[int32]int64{0: math.MinInt64}
+	for i := range rs {
+		if v, ok := rs[i].writes(); ok && !rs[i].drop {
+			born[v] = rs[i].call
+		}
+	}
+	for i := range rs {
+		r := &rs[i]
+		if r.drop || r.in.kind != regCAS || r.out.st != regFail {
+			continue
+		}
+		b, ok := born[r.in.a]
+		if d, isDead := dead[r.in.a]; (isDead && d < r.call) || (ok && b > r.ret) {
+			r.drop = true
+			p.red.DroppedImpossibleCAS++
+		}
+	}
+}
+
+// dropUnobserved is reduction 2, applied to a group G of unknown writers
+// at once: writers whose values (V) no ok read returned and no ok or
+// unknown cas expects, such that every remaining failed cas expecting a
+// value outside V, and completing at or after the invocation of a writer
+// in G, expects a value dead by that invocation. The group shrinks until
+// that holds; the failed cas expecting values in V never matched once G
+// is gone (dropImpossible removes them next).
+func dropUnobserved(p *partition, rs []rop, dead map[int32]int64) {
+	mentioned := map[int32]bool{}
+	var fails []int
+	for i := range rs {
+		r := &rs[i]
+		switch {
+		case r.drop:
+		case r.in.kind == regRead:
+			mentioned[r.out.v] = true
+		case r.in.kind == regCAS && r.out.st == regFail:
+			fails = append(fails, i)
+		case r.in.kind == regCAS:
+			mentioned[r.in.a] = true
+		}
+	}
+	inG := map[int32]int{} // value -> writer
+	for i := range rs {
+		r := &rs[i]
+		if v, w := r.writes(); w && !r.drop && r.out.st == regUnknown && !mentioned[v] {
+			inG[v] = i
+		}
+	}
+	sort.Slice(fails, func(a, b int) bool { return rs[fails[a]].ret < rs[fails[b]].ret })
+	n := len(fails)
+	latest := make([]int64, n+1) // over fails[j:] expecting values outside G
+	for changed, rounds := true, 0; changed; rounds++ {
+		if rounds == 64 {
+			return // not settled: drop nothing
+		}
+		changed = false
+		latest[n] = math.MinInt64
+		for j := n - 1; j >= 0; j-- {
+			latest[j] = latest[j+1]
+			a := rs[fails[j]].in.a
+			if _, ok := inG[a]; ok {
+				continue
+			}
+			d, ok := dead[a]
+			if !ok {
+				d = math.MaxInt64
+			}
+			latest[j] = max(latest[j], d)
+		}
+		for v, i := range inG {
+			r := &rs[i]
+			j := sort.Search(n, func(j int) bool { return rs[fails[j]].ret >= r.call })
+			if latest[j] >= r.call {
+				delete(inG, v)
+				changed = true
+			}
+		}
+	}
+	for _, i := range inG {
+		rs[i].drop = true
+		p.red.DroppedUnobserved++
+	}
 }
 
 // refuteRegister looks for a direct contradiction in a key whose written

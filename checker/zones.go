@@ -90,7 +90,15 @@ func zoneCheck(p *partition, rs []rop, names *interner, tf timeFormat) (bool, *A
 			back = append(back, z)
 		}
 	}
-	sort.Slice(fwd, func(i, j int) bool { return fwd[i].start < fwd[j].start })
+	sort.Slice(fwd, func(i, j int) bool {
+		if fwd[i].start != fwd[j].start {
+			return fwd[i].start < fwd[j].start
+		}
+		if fwd[i].end != fwd[j].end {
+			return fwd[i].end < fwd[j].end
+		}
+		return fwd[i].v < fwd[j].v
+	})
 	for i := 1; i < len(fwd); i++ {
 		a, b := fwd[i-1], fwd[i]
 		if b.start < a.end {
