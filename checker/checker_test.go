@@ -432,3 +432,23 @@ func TestZonesAgreeWithSearch(t *testing.T) {
 	}
 	t.Logf("methods %v", methods)
 }
+
+func TestVisualizationBounded(t *testing.T) {
+	ev := synthHistory(synthSpec{ops: 5000, keys: 3, procs: 10, unknown: 0.02, cas: true, invalid: true, seed: 21})
+	ev = append(ev, history.Event{Time: ev[100].Time, Process: history.Nemesis, Type: history.Info, F: history.FaultStart,
+		Fault: &history.Fault{ID: 1, Kind: "partition", Detail: "n3 alone"}})
+	sortEvents(ev)
+	res := mustCheck(t, ev, Options{})
+	if res.Verdict != Invalid {
+		t.Fatalf("verdict %s, want invalid", res.Verdict)
+	}
+	var b strings.Builder
+	if err := WriteVisualization(&b, ev, res); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	if len(page) > 4<<20 || !strings.Contains(page, "n3 alone") || !strings.Contains(page, "from a wildcard state") {
+		t.Errorf("page of %d bytes; annotation %v, window note %v", len(page),
+			strings.Contains(page, "n3 alone"), strings.Contains(page, "from a wildcard state"))
+	}
+}
