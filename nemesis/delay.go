@@ -29,8 +29,10 @@ import (
 //
 // Overload fails open: past delayQueueCap packets held, or when the
 // kernel's queue is full, packets pass at once and are counted. Healing
-// deletes the rule first, then accepts every packet still held, so nothing
-// is lost to the heal.
+// first accepts every packet held (and from then on every packet at once),
+// then deletes the rule, then closes the queue: the kernel drops whatever a
+// deleted rule had queued, so the order matters. Only a packet queued in
+// the instant between the drain and the deletion can be lost to a heal.
 
 const (
 	delayQueueCap   = 4096              // packets held by the lab at most
@@ -327,14 +329,15 @@ func (d *nfqDelay) drain() {
 	<-d.released
 }
 
-// heal drains the queue, reads (and accepts) what the kernel queued before
-// the rule went, then closes the queue.
+// heal drains the queue and closes it. Once the rule is gone, the kernel
+// holds nothing more for this queue (it drops what a deleted rule queued,
+// which is why [nfqDelay.drain] comes first): the reader can stop at once.
 func (d *nfqDelay) heal() error {
 	d.drain()
 	if d.conn == nil {
 		return nil
 	}
-	_ = d.conn.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	_ = d.conn.SetReadDeadline(time.Now())
 	d.reading.Wait()
 	d.log.Info("nfqueue delay released", "delayed", d.delayed.Load(), "passed", d.passed.Load(), "overflow", d.overflow.Load())
 	err := d.conn.Close()
