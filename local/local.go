@@ -177,6 +177,10 @@ func (r *Runtime) RunID() string { return r.runID }
 // Network names the hub namespace that holds the run's bridge.
 func (r *Runtime) Network() string { return hubNS(r.runID) }
 
+// HostLink names the one link the runtime adds to the host: the host end
+// of the veth pair into the hub, with the gateway address.
+func (r *Runtime) HostLink() string { return hostLink(r.short) }
+
 // Subnet is the run's /24.
 func (r *Runtime) Subnet() netip.Prefix { return r.prefix }
 

@@ -39,17 +39,26 @@ func hubNS(runID string) string        { return "lab-" + runID + "-hub" }
 func nodeNS(runID, node string) string { return "lab-" + runID + "-" + node }
 
 // makeNamedNS creates a network namespace bind-mounted at netnsDir/name.
-// Creating one moves the calling thread into it, so it is done on a thread
-// of its own that exits with its goroutine (a goroutine that ends locked
-// takes its thread with it): no other goroutine ever runs in the new
-// namespace by accident.
+// Creating one moves the calling thread into it, so it is done on a locked
+// thread that moves back before it is unlocked. If it cannot move back,
+// the thread stays locked and goes with its goroutine: no other goroutine
+// ever runs in the new namespace by accident.
 func makeNamedNS(name string) error {
 	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			done <- err
+			return
+		}
+		defer orig.Close()
 		h, err := netns.NewNamed(name)
 		if err == nil {
 			h.Close()
+		}
+		if serr := netns.Set(orig); serr == nil {
+			runtime.UnlockOSThread()
 		}
 		done <- err
 	}()
@@ -87,7 +96,12 @@ func inNS(name string, f func(h *netlink.Handle, ns netns.NsHandle) error) error
 	var ns netns.NsHandle
 	var err error
 	if name == "" {
-		ns, err = netns.GetFromPath("/proc/self/ns/net")
+		// The namespace of this thread, which is the lab's: every thread
+		// that is not locked is in it (not /proc/self, the main thread's,
+		// which a locked goroutine may have taken elsewhere).
+		runtime.LockOSThread()
+		ns, err = netns.Get()
+		runtime.UnlockOSThread()
 	} else {
 		ns, err = netns.GetFromName(name)
 	}

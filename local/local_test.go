@@ -1,0 +1,411 @@
+package local_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/lab-chaos/lab/cluster"
+	"github.com/lab-chaos/lab/internal/labtest"
+	"github.com/lab-chaos/lab/local"
+	"github.com/lab-chaos/lab/nemesis"
+	"github.com/lab-chaos/lab/systems"
+	"github.com/lab-chaos/lab/systems/etcd"
+)
+
+type nodes struct {
+	rt    *local.Runtime
+	peers []systems.Peer
+}
+
+func (n nodes) Names() []string {
+	var out []string
+	for _, p := range n.peers {
+		out = append(out, p.Name)
+	}
+	return out
+}
+
+func (n nodes) Addr(name string) (netip.Addr, bool) {
+	for _, p := range n.peers {
+		if p.Name == name {
+			return p.Addr, true
+		}
+	}
+	return netip.Addr{}, false
+}
+
+func (n nodes) Pid(ctx context.Context, name string) (int, error) { return n.rt.Pid(ctx, name) }
+
+func testRunID(t *testing.T) string {
+	return fmt.Sprintf("t%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)
+}
+
+// TestEtcdOnLocalRuntime runs three etcd nodes as processes in the lab's
+// namespaces and puts them through the faults the Docker runtime knows: a
+// partition by nftables in n3's namespace (found through its PID), a pause
+// and a kill with restart. Close then leaves nothing behind.
+func TestEtcdOnLocalRuntime(t *testing.T) {
+	labtest.Root(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	began := time.Now()
+	sys := &etcd.Etcd{BuildOutput: os.Stderr}
+	bin, err := sys.Binary(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("etcd binary %s in %s", bin, time.Since(began).Round(time.Millisecond))
+	t0 := time.Now()
+	if again, err := sys.Binary(ctx); err != nil || again != bin || time.Since(t0) > 2*time.Second {
+		t.Fatalf("second Binary = %q, %v after %s; want the cached %q at once", again, err, time.Since(t0), bin)
+	}
+
+	runID := testRunID(t)
+	t0 = time.Now()
+	rt, err := local.New(ctx, runID, bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := false
+	t.Cleanup(func() {
+		if !closed {
+			rt.Close(context.Background())
+		}
+	})
+	var peers []systems.Peer
+	for i, n := range []string{"n1", "n2", "n3"} {
+		peers = append(peers, systems.Peer{Name: n, Addr: rt.AddressOf(i)})
+	}
+	if err := rt.Start(ctx, sys.LocalNodes(peers, runID, rt.DataDir)); err != nil {
+		t.Fatal(err)
+	}
+	waitReady := func(p systems.Peer) {
+		t.Helper()
+		if err := cluster.WaitFor(ctx, 60*time.Second, 100*time.Millisecond, func(ctx context.Context) error { return sys.Ready(ctx, p.Addr) }); err != nil {
+			logs, _ := rt.Logs(ctx, p.Name, 20)
+			t.Fatalf("%s not ready: %v\n%s", p.Name, err, logs)
+		}
+	}
+	for _, p := range peers {
+		waitReady(p)
+	}
+	t.Logf("3 nodes on %s (%s) ready in %s", rt.Network(), rt.Subnet(), time.Since(t0).Round(time.Millisecond))
+
+	client := func(p systems.Peer, mode systems.ReadMode) systems.RegisterClient {
+		c, err := sys.RegisterClient(ctx, p, mode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	c1 := client(peers[0], systems.Linearizable)
+	c2 := client(peers[1], systems.Linearizable)
+	c3 := client(peers[2], systems.Linearizable)
+	c3s := client(peers[2], systems.Serializable)
+	op := func(f func(ctx context.Context) error) error {
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		return f(ctx)
+	}
+	write := func(c systems.RegisterClient, v string) error {
+		return op(func(ctx context.Context) error { return c.Write(ctx, "k", v) })
+	}
+	read := func(c systems.RegisterClient) (v string, err error) {
+		err = op(func(ctx context.Context) (err error) { v, _, err = c.Read(ctx, "k"); return err })
+		return v, err
+	}
+	readsEventually := func(c systems.RegisterClient, want string, within time.Duration) error {
+		return cluster.WaitFor(ctx, within, 100*time.Millisecond, func(ctx context.Context) error {
+			v, err := read(c)
+			if err == nil && v != want {
+				err = fmt.Errorf("read %q, want %q", v, want)
+			}
+			return err
+		})
+	}
+	if err := write(c1, "1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := readsEventually(c3s, "1", 10*time.Second); err != nil {
+		t.Fatalf("n3 applying the first write: %v", err)
+	}
+
+	t.Run("partition", func(t *testing.T) {
+		part := nemesis.NewPartitioner(nodes{rt, peers})
+		groups, cut, err := nemesis.PlanPartition(nemesis.ShapeIsolate, "n3", []string{"n1", "n2", "n3"}, rand.New(rand.NewPCG(1, 1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t0 := time.Now()
+		if err := part.Cut(ctx, 1, cut); err != nil {
+			t.Fatal(err)
+		}
+		defer part.HealAll(context.Background())
+		t.Logf("cut %v in %s", groups, time.Since(t0).Round(time.Microsecond))
+		if err := cluster.WaitFor(ctx, 15*time.Second, 100*time.Millisecond, func(ctx context.Context) error { return write(c1, "2") }); err != nil {
+			t.Fatalf("majority write during the partition: %v", err)
+		}
+		if _, err := read(c3); err == nil {
+			t.Fatal("linearizable read through isolated n3 succeeded")
+		} else {
+			t.Logf("linearizable read through n3: %v", err)
+		}
+		if v, err := read(c3s); err != nil || v != "1" {
+			t.Fatalf("serializable read through isolated n3 = %q, %v; want the stale %q", v, err, "1")
+		}
+		t0 = time.Now()
+		if err := part.Heal(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+		if err := readsEventually(c3, "2", 30*time.Second); err != nil {
+			t.Fatalf("n3 after the heal: %v", err)
+		}
+		t.Logf("n3 caught up %s after the heal", time.Since(t0).Round(time.Millisecond))
+	})
+
+	t.Run("pause", func(t *testing.T) {
+		if l, err := sys.Leader(ctx, peers); err == nil {
+			t.Logf("leader before the pause: %s", l)
+		}
+		t0 := time.Now()
+		if err := rt.Pause(ctx, "n2"); err != nil {
+			t.Fatal(err)
+		}
+		defer rt.Resume(context.Background(), "n2")
+		t.Logf("paused n2 in %s", time.Since(t0).Round(time.Microsecond))
+		if running, state, err := rt.Running(ctx, "n2"); err != nil || !running || state != "paused" {
+			t.Fatalf("Running(n2) = %v, %q, %v; want true, paused", running, state, err)
+		}
+		if v, err := read(c2); err == nil {
+			t.Fatalf("read through paused n2 = %q, want a timeout", v)
+		} else {
+			t.Logf("read through paused n2: %v", err)
+		}
+		if err := write(c1, "3"); err != nil {
+			t.Fatalf("write through n1 while n2 is paused: %v", err)
+		}
+		t0 = time.Now()
+		if err := rt.Resume(ctx, "n2"); err != nil {
+			t.Fatal(err)
+		}
+		if err := readsEventually(c2, "3", 20*time.Second); err != nil {
+			for _, c := range []systems.RegisterClient{c1, c2, c3, c3s} {
+				v, err := read(c)
+				t.Logf("read after resume: %q %v", v, err)
+			}
+			l, err := sys.Leader(ctx, peers)
+			t.Logf("leader after resume: %s %v", l, err)
+			t.Fatalf("n2 after resume: %v", err)
+		}
+		t.Logf("n2 served a linearizable read %s after resume", time.Since(t0).Round(time.Millisecond))
+	})
+
+	t.Run("kill and restart", func(t *testing.T) {
+		old, err := rt.Pid(ctx, "n2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := rt.Kill(ctx, "n2", "SIGKILL"); err != nil {
+			t.Fatal(err)
+		}
+		if running, state, err := rt.Running(ctx, "n2"); err != nil || running || !strings.Contains(state, "SIGKILL") {
+			t.Fatalf("Running(n2) after kill = %v, %q, %v; want false, killed by SIGKILL", running, state, err)
+		}
+		if _, err := rt.Pid(ctx, "n2"); err == nil {
+			t.Fatal("Pid of a killed node succeeded")
+		}
+		if err := cluster.WaitFor(ctx, 15*time.Second, 100*time.Millisecond, func(ctx context.Context) error { return write(c1, "4") }); err != nil {
+			t.Fatalf("write with n2 dead: %v", err)
+		}
+		t0 := time.Now()
+		if err := rt.StartNode(ctx, "n2"); err != nil {
+			t.Fatal(err)
+		}
+		if pid, err := rt.Pid(ctx, "n2"); err != nil || pid == old {
+			t.Fatalf("Pid(n2) after restart = %d, %v; want a new process", pid, err)
+		}
+		waitReady(peers[1])
+		if err := readsEventually(c2, "4", 20*time.Second); err != nil {
+			t.Fatalf("n2 after restart: %v", err)
+		}
+		t.Logf("n2 restarted and rejoined (its data kept) in %s", time.Since(t0).Round(time.Millisecond))
+	})
+
+	t.Run("stop and start", func(t *testing.T) {
+		t0 := time.Now()
+		if err := rt.Stop(ctx, "n3", 10); err != nil {
+			t.Fatal(err)
+		}
+		if running, state, _ := rt.Running(ctx, "n3"); running {
+			t.Fatalf("n3 still running after Stop: %s", state)
+		} else {
+			t.Logf("n3 stopped gracefully in %s: %s", time.Since(t0).Round(time.Millisecond), state)
+		}
+		if err := rt.StartNode(ctx, "n3"); err != nil {
+			t.Fatal(err)
+		}
+		waitReady(peers[2])
+	})
+
+	dir := t.TempDir()
+	if t.Failed() {
+		dir = filepath.Join(os.TempDir(), "lab-test-logs-"+runID)
+		t.Logf("node logs in %s", dir)
+	}
+	if err := rt.SaveLogs(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "n1.log")); err != nil || !strings.Contains(string(b), "n1") {
+		t.Fatalf("saved log of n1: %d bytes, %v", len(b), err)
+	}
+	var pids []int
+	for _, p := range peers {
+		pid, err := rt.Pid(ctx, p.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pids = append(pids, pid)
+	}
+	t0 = time.Now()
+	if err := rt.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	closed = true
+	t.Logf("closed in %s", time.Since(t0).Round(time.Millisecond))
+	assertGone(t, rt, pids)
+	if err := rt.Close(ctx); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+}
+
+// assertGone checks that nothing of the run is left: namespaces, the host
+// link and its route, processes, working directory and marker.
+func assertGone(t *testing.T, rt *local.Runtime, pids []int) {
+	t.Helper()
+	if left := netnsWithPrefix(t, "lab-"+rt.RunID()+"-"); len(left) > 0 {
+		t.Errorf("namespaces left: %v", left)
+	}
+	if _, err := net.InterfaceByName(rt.HostLink()); err == nil {
+		t.Errorf("host link %s left", rt.HostLink())
+	}
+	routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range routes {
+		if r.Dst != nil && r.Dst.String() == rt.Subnet().String() {
+			t.Errorf("route left: %v", r)
+		}
+	}
+	for _, pid := range pids {
+		if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+			t.Errorf("process %d left (kill 0: %v)", pid, err)
+		}
+	}
+	for _, p := range []string{filepath.Join(os.TempDir(), "lab-"+rt.RunID()), filepath.Join("/run/lab", rt.RunID())} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s left", p)
+		}
+	}
+}
+
+func netnsWithPrefix(t *testing.T, prefix string) []string {
+	t.Helper()
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		t.Fatalf("ip netns list: %v", err)
+	}
+	var found []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[0], prefix) {
+			found = append(found, f[0])
+		}
+	}
+	return found
+}
+
+// TestCleanupAfterKilledLab leaves a run behind as a killed lab would (no
+// Close; one node frozen, one stopped by a signal, one running) and checks
+// that Cleanup removes all of it, and nothing that the lab did not make.
+func TestCleanupAfterKilledLab(t *testing.T) {
+	labtest.Root(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip("no sleep binary")
+	}
+	foreign := fmt.Sprintf("notlab-%d", os.Getpid())
+	if out, err := exec.Command("ip", "netns", "add", foreign).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add %s: %v: %s", foreign, err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "netns", "delete", foreign).Run() })
+
+	runID := testRunID(t)
+	rt, err := local.New(ctx, runID, sleep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	specs := []cluster.NodeSpec{{Name: "n1", Cmd: []string{"600"}}, {Name: "n2", Cmd: []string{"600"}}, {Name: "n3", Cmd: []string{"600"}}}
+	if err := rt.Start(ctx, specs); err != nil {
+		rt.Close(ctx)
+		t.Fatal(err)
+	}
+	var pids []int
+	for _, s := range specs {
+		pid, err := rt.Pid(ctx, s.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pids = append(pids, pid)
+	}
+	if err := rt.Pause(ctx, "n1"); err != nil {
+		t.Fatal(err)
+	}
+	syscall.Kill(pids[1], syscall.SIGSTOP)
+	if got := netnsWithPrefix(t, "lab-"+runID+"-"); len(got) != 4 {
+		t.Fatalf("namespaces of the run = %v, want the hub and 3 nodes", got)
+	}
+
+	// The lab is "killed": rt is dropped without Close.
+	t0 := time.Now()
+	removed, err := local.Cleanup(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("Cleanup in %s removed %+v", time.Since(t0).Round(time.Millisecond), removed)
+	wantNS := []string{"lab-" + runID + "-hub", "lab-" + runID + "-n1", "lab-" + runID + "-n2", "lab-" + runID + "-n3"}
+	for _, ns := range wantNS {
+		if !slices.Contains(removed.Namespaces, ns) {
+			t.Errorf("Cleanup did not report namespace %s: %v", ns, removed.Namespaces)
+		}
+	}
+	if !slices.Contains(removed.Links, rt.HostLink()) {
+		t.Errorf("Cleanup removed links %v, want %s", removed.Links, rt.HostLink())
+	}
+	if len(removed.Processes) != 3 {
+		t.Errorf("Cleanup removed processes %v, want 3", removed.Processes)
+	}
+	assertGone(t, rt, pids)
+	if got := netnsWithPrefix(t, foreign); len(got) != 1 {
+		t.Errorf("the namespace %s that the lab did not make is gone", foreign)
+	}
+	if again, err := local.Cleanup(ctx, runID); err != nil || len(again.Namespaces)+len(again.Links)+len(again.Processes) > 0 {
+		t.Errorf("second Cleanup = %+v, %v; want nothing to do", again, err)
+	}
+}
