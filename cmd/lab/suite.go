@@ -168,8 +168,8 @@ func runSuite(ctx context.Context, files []string, o suiteOptions, progress io.W
 	return results
 }
 
-func runOne(ctx context.Context, file string, o suiteOptions, progress io.Writer, log *slog.Logger) suiteResult {
-	r := suiteResult{File: file, Name: strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))}
+func runOne(ctx context.Context, file string, o suiteOptions, progress io.Writer, log *slog.Logger) (r suiteResult) {
+	r = suiteResult{File: file, Name: strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))}
 	began := time.Now()
 	defer func() { r.Duration = time.Since(began) }()
 	sc, err := scenarios.Load(file)
