@@ -104,6 +104,7 @@ const (
 	logFault     = "fault"
 	logNode      = "node"
 	logMechanism = "mechanism"
+	logSpec      = "spec"
 )
 
 // Packets injects packet faults ([PacketFault]) on nodes and heals them. It
@@ -122,13 +123,17 @@ type Packets struct {
 	log   *slog.Logger
 	// haveNetem answers whether to use netem; the probe by default.
 	haveNetem func() bool
+	// features are the probes of the other mechanisms, made once.
+	features func() map[string]probe.Check
 
 	mu     sync.Mutex
 	active map[int]*packetFault
 }
 
-// packetFault is one fault in effect: what was applied, in order.
+// packetFault is one fault in effect: what was applied, in order. mu is
+// held while the fault is injected and while it is healed.
 type packetFault struct {
+	mu    sync.Mutex
 	node  string
 	ns    netns.NsHandle
 	parts []applied
@@ -150,7 +155,14 @@ func NewPackets(nodes Nodes, log *slog.Logger) *Packets {
 		nodes:     nodes,
 		log:       log,
 		haveNetem: func() bool { return probe.Netem().OK },
-		active:    map[int]*packetFault{},
+		features: sync.OnceValue(func() map[string]probe.Check {
+			m := map[string]probe.Check{}
+			for _, c := range []probe.Check{probe.Numgen(), probe.NFQueueTarget(), probe.NFQueue(), probe.HTB()} {
+				m[c.Name] = c
+			}
+			return m
+		}),
+		active: map[int]*packetFault{},
 	}
 }
 
@@ -158,9 +170,6 @@ func NewPackets(nodes Nodes, log *slog.Logger) *Packets {
 func (*Packets) Name() string { return "packets" }
 
 func packetTable(id int) string { return fmt.Sprintf("lab-f%d", id) }
-
-// hereWithoutNetem is what a kernel without netem offers, for errors.
-const hereWithoutNetem = "what works here: loss (nftables), delay, jitter and reorder (NFQUEUE), rate (htb)"
 
 // Inject applies f to what node sends to its peers, as fault id, and says
 // which mechanism it used. Without netem, a part no other mechanism offers
@@ -172,18 +181,8 @@ func (p *Packets) Inject(ctx context.Context, id int, node string, f PacketFault
 		return "", fmt.Errorf("packet fault on %s: %w", node, err)
 	}
 	useNetem := p.haveNetem()
-	if !useNetem {
-		var missing []string
-		if f.Duplicate > 0 {
-			missing = append(missing, "duplicate")
-		}
-		if f.Corrupt > 0 {
-			missing = append(missing, "corrupt")
-		}
-		if len(missing) > 0 {
-			return "", fmt.Errorf("packet fault on %s: %s needs netem, and this kernel has no sch_netem; %s",
-				node, strings.Join(missing, " and "), hereWithoutNetem)
-		}
+	if err := p.unsupported(f, useNetem); err != nil {
+		return "", fmt.Errorf("packet fault on %s: %w", node, err)
 	}
 	peers, err := p.peerAddrs(node, f.Peers)
 	if err != nil {
@@ -195,7 +194,10 @@ func (p *Packets) Inject(ctx context.Context, id int, node string, f PacketFault
 		p.mu.Unlock()
 		return "", fmt.Errorf("fault %d is already in effect", id)
 	}
+	// The fault's own lock is held until Inject returns: a Heal that comes
+	// meanwhile (Ctrl-C) waits for it, then heals all that was applied.
 	pf := &packetFault{node: node, ns: netns.None()}
+	pf.mu.Lock()
 	p.active[id] = pf
 	p.mu.Unlock()
 	defer func() {
@@ -203,6 +205,7 @@ func (p *Packets) Inject(ctx context.Context, id int, node string, f PacketFault
 			err = errors.Join(err, p.Heal(context.WithoutCancel(ctx), id))
 		}
 	}()
+	defer pf.mu.Unlock() // before the heal above: deferred calls run last first
 
 	pid, err := p.nodes.Pid(ctx, node)
 	if err != nil {
@@ -212,14 +215,8 @@ func (p *Packets) Inject(ctx context.Context, id int, node string, f PacketFault
 	if err != nil {
 		return "", fmt.Errorf("packet fault on %s: network namespace of pid %d: %w", node, pid, err)
 	}
-	p.mu.Lock()
 	pf.ns = ns
-	p.mu.Unlock()
-	add := func(a applied) {
-		p.mu.Lock()
-		pf.parts = append(pf.parts, a)
-		p.mu.Unlock()
-	}
+	add := func(a applied) { pf.parts = append(pf.parts, a) }
 
 	var mechs []string
 	if useNetem {
@@ -259,8 +256,70 @@ func (p *Packets) Inject(ctx context.Context, id int, node string, f PacketFault
 		}
 	}
 	mechanism = strings.Join(mechs, "+")
-	p.log.Info("packet fault in effect", logFault, id, logNode, node, logMechanism, mechanism, "fault_spec", f.String())
+	p.log.Info("packet fault in effect", logFault, id, logNode, node, logMechanism, mechanism, logSpec, f.String())
 	return mechanism, nil
+}
+
+// unsupported says plainly which parts of f this kernel cannot do, and
+// what it can.
+func (p *Packets) unsupported(f PacketFault, useNetem bool) error {
+	var missing []string
+	if useNetem {
+		// netem sits under an htb class, per peer.
+		if c := p.features()["htb"]; !c.OK {
+			missing = append(missing, "netem per peer needs htb ("+c.Detail+")")
+		}
+	} else {
+		if f.Duplicate > 0 {
+			missing = append(missing, "duplicate needs netem, and this kernel has no sch_netem")
+		}
+		if f.Corrupt > 0 {
+			missing = append(missing, "corrupt needs netem, and this kernel has no sch_netem")
+		}
+		need := func(part string, checks ...string) {
+			for _, name := range checks {
+				if c := p.features()[name]; !c.OK {
+					missing = append(missing, fmt.Sprintf("%s without netem needs %s (%s)", part, name, c.Detail))
+					return
+				}
+			}
+		}
+		if f.Loss > 0 {
+			need("loss", "numgen")
+		}
+		if f.Delay > 0 {
+			need("delay", "nfqueue-target", "nfnetlink-queue")
+		}
+		if f.Rate != "" {
+			need("rate", "htb")
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s; %s", strings.Join(missing, "; "), p.works())
+}
+
+// works lists the packet faults this kernel can do.
+func (p *Packets) works() string {
+	if p.haveNetem() {
+		return "what works here: everything, through netem"
+	}
+	var ok []string
+	f := p.features()
+	if f["numgen"].OK {
+		ok = append(ok, "loss (nftables)")
+	}
+	if f["nfqueue-target"].OK && f["nfnetlink-queue"].OK {
+		ok = append(ok, "delay, jitter and reorder (NFQUEUE)")
+	}
+	if f["htb"].OK {
+		ok = append(ok, "rate (htb)")
+	}
+	if len(ok) == 0 {
+		return "no packet fault works here"
+	}
+	return "what works here: " + strings.Join(ok, ", ")
 }
 
 // peerAddrs resolves the peers (every other node when none are named).
@@ -305,6 +364,8 @@ func (p *Packets) Heal(ctx context.Context, id int) error {
 	if pf == nil {
 		return nil
 	}
+	pf.mu.Lock()
+	defer pf.mu.Unlock()
 	var errs []error
 	for i := len(pf.parts) - 1; i >= 0; i-- {
 		if err := pf.parts[i].heal(); err != nil {

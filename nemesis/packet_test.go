@@ -17,6 +17,7 @@ import (
 	"github.com/vishvananda/netns"
 
 	"github.com/lab-chaos/lab/internal/labtest"
+	"github.com/lab-chaos/lab/internal/probe"
 )
 
 // pktHosts is two nodes of the test's own, as in the partition test: named
@@ -249,6 +250,9 @@ func TestPacketFaultWithoutNetemSaysWhatIsMissing(t *testing.T) {
 		"a": netip.MustParseAddr("10.0.0.1"), "b": netip.MustParseAddr("10.0.0.2")}}
 	p := NewPackets(h, nil)
 	p.haveNetem = func() bool { return false }
+	p.features = func() map[string]probe.Check { // this machine's kernel
+		return map[string]probe.Check{"numgen": {OK: true}, "nfqueue-target": {OK: true}, "nfnetlink-queue": {OK: true}, "htb": {OK: true}}
+	}
 	for _, f := range []PacketFault{{Duplicate: 0.1}, {Corrupt: 0.1, Loss: 0.2}} {
 		_, err := p.Inject(context.Background(), 1, "a", f)
 		if err == nil {
@@ -265,6 +269,37 @@ func TestPacketFaultWithoutNetemSaysWhatIsMissing(t *testing.T) {
 	}
 	if _, err := p.Inject(context.Background(), 1, "a", PacketFault{Loss: 0.1, Peers: []string{"a"}}); err == nil {
 		t.Error("a node as its own peer was accepted")
+	}
+}
+
+func TestUnsupportedSaysWhatIsMissing(t *testing.T) {
+	bare := map[string]probe.Check{"numgen": {OK: true}, "nfqueue-target": {Detail: "missing: xt_NFQUEUE"}, "nfnetlink-queue": {OK: true}, "htb": {Detail: "missing: sch_htb"}}
+	tests := []struct {
+		name  string
+		netem bool
+		in    PacketFault
+		want  string // "" for no error
+	}{
+		{"loss with numgen", false, PacketFault{Loss: 0.1}, ""},
+		{"delay without NFQUEUE", false, PacketFault{Delay: time.Millisecond},
+			"delay without netem needs nfqueue-target (missing: xt_NFQUEUE); what works here: loss (nftables)"},
+		{"rate without htb", false, PacketFault{Rate: "1mbit"}, "rate without netem needs htb (missing: sch_htb)"},
+		{"duplicate", false, PacketFault{Duplicate: 0.1}, "duplicate needs netem, and this kernel has no sch_netem"},
+		{"netem without htb", true, PacketFault{Duplicate: 0.1}, "netem per peer needs htb"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := NewPackets(&pktHosts{}, nil)
+			p.haveNetem = func() bool { return tt.netem }
+			p.features = func() map[string]probe.Check { return bare }
+			err := p.unsupported(tt.in, tt.netem)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("unsupported(%v) = %v, want nil", tt.in, err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("unsupported(%v) = %v, want %q in it", tt.in, err, tt.want)
+			}
+		})
 	}
 }
 
