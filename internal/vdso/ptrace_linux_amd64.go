@@ -135,12 +135,17 @@ func (w *world) stopNew() (int, error) {
 // waitStop waits for t's stop, polling so that a thread that never stops
 // cannot hang the lab. It does not end with a context: a thread seized and
 // interrupted must be waited for, or it could not be detached.
-func waitStop(t *tracee) error {
+func waitStop(t *tracee) error { return waitFor(t, unix.WNOHANG) }
+
+// waitStep waits for a single step to end, which it does at once.
+func waitStep(t *tracee) error { return waitFor(t, 0) }
+
+func waitFor(t *tracee, nohang int) error {
 	deadline := time.Now().Add(stopTimeout)
 	nap := 10 * time.Microsecond
 	for {
 		var ws unix.WaitStatus
-		got, err := unix.Wait4(t.tid, &ws, unix.WALL|unix.WNOHANG, nil)
+		got, err := unix.Wait4(t.tid, &ws, unix.WALL|nohang, nil)
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
@@ -207,7 +212,7 @@ func (w *world) stepOut(lo, hi uint64) (int, error) {
 				if err := unix.PtraceSingleStep(t.tid); err != nil {
 					return t.tid, fmt.Errorf("step thread %d: %w", t.tid, err)
 				}
-				if err := waitStop(t); err != nil {
+				if err := waitStep(t); err != nil {
 					return t.tid, err
 				}
 				if sig != 0 && t.sig != sig {
@@ -228,7 +233,9 @@ func (w *world) stepOut(lo, hi uint64) (int, error) {
 			if err := unix.PtraceCont(t.tid, sig); err != nil {
 				return t.tid, fmt.Errorf("continue thread %d: %w", t.tid, err)
 			}
-			time.Sleep(time.Duration(10+round) * time.Microsecond)
+			if round > 0 {
+				time.Sleep(time.Duration(round) * time.Microsecond)
+			}
 			if err := unix.PtraceInterrupt(t.tid); err != nil && !errors.Is(err, unix.ESRCH) {
 				return t.tid, fmt.Errorf("interrupt thread %d: %w", t.tid, err)
 			}
@@ -243,7 +250,7 @@ func (w *world) stepOut(lo, hi uint64) (int, error) {
 
 // Bounds on getting one thread out of the vDSO: steps per round, rounds.
 const (
-	maxSteps  = 32
+	maxSteps  = 16
 	maxRounds = 500
 )
 
