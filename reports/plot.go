@@ -6,6 +6,7 @@ import (
 	"image/color"
 	"math"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -76,6 +77,18 @@ func renderPlot(v *view, f plotFormat) ([]byte, error) {
 		}
 		byF[op.F] = append(byF[op.F], op)
 	}
+	order := map[string]int{"read": 0, "write": 1, "cas": 2}
+	sort.SliceStable(fs, func(i, j int) bool {
+		oi, iok := order[fs[i]]
+		oj, jok := order[fs[j]]
+		switch {
+		case iok && jok:
+			return oi < oj
+		case iok != jok:
+			return iok
+		}
+		return fs[i] < fs[j]
+	})
 	if len(fs) == 0 {
 		fs = []string{""}
 	}

@@ -13,8 +13,9 @@ import (
 )
 
 // An outage is a stretch in which no operation (on one node, or anywhere)
-// succeeded: at least outageMinOps operations in a row, by invocation, ended
-// failed or unknown, spanning at least outageMin.
+// succeeded: between two successive ok completions (or the last one and the
+// end of the record), at least outageMinOps operations failed or ended
+// unknown, over at least outageMin.
 const (
 	outageMin    = time.Second
 	outageMinOps = 3
@@ -27,45 +28,70 @@ type outage struct {
 	Fail, Unknown int
 }
 
-// outages finds the windows in which no operation invoked on node (every
-// node when node is "") succeeded. A window runs from the invocation of the
-// first operation that did not succeed to the latest end of the operations
-// of the run (an unknown outcome ends where the client gave up). end is the
-// end of the record.
+// outages finds the windows in which no operation sent to node (to any
+// node when node is "") succeeded. A window starts at the later of the last
+// ok completion and the first invocation of an operation that then failed
+// or ended unknown, and ends at the next ok completion (or the end of the
+// record, end).
 func outages(ops []history.Op, node string, end int64) []outage {
-	var out []outage
-	var cur *outage
-	n := 0
-	flush := func() {
-		if cur != nil && n >= outageMinOps && cur.To-cur.From >= int64(outageMin) {
-			out = append(out, *cur)
-		}
-		cur, n = nil, 0
+	var oks []int64
+	type bad struct {
+		call, at int64
+		fail     bool
 	}
+	var bads []bad
 	for _, op := range ops {
 		if node != "" && op.Node != node {
 			continue
 		}
-		if op.Type == history.OK {
-			flush()
-			continue
-		}
-		done := op.Completed
-		if done < 0 {
-			done = max(end, op.Call)
-		}
-		if cur == nil {
-			cur = &outage{Node: node, From: op.Call, To: done}
-		}
-		cur.To = max(cur.To, done)
-		n++
-		if op.Type == history.Fail {
-			cur.Fail++
-		} else {
-			cur.Unknown++
+		switch {
+		case op.Type == history.OK:
+			oks = append(oks, op.Return)
+		case op.Completed >= 0:
+			bads = append(bads, bad{op.Call, op.Completed, op.Type == history.Fail})
+		default:
+			bads = append(bads, bad{op.Call, op.Call, false}) // never returned
 		}
 	}
-	flush()
+	sort.Slice(oks, func(i, j int) bool { return oks[i] < oks[j] })
+	// Group the failures by the gap between ok completions they end in.
+	gaps := map[int]*outage{} // index of the next ok completion -> outage
+	var order []int
+	for _, b := range bads {
+		i := sort.Search(len(oks), func(i int) bool { return oks[i] > b.at })
+		o := gaps[i]
+		if o == nil {
+			from := int64(0)
+			if i > 0 {
+				from = oks[i-1]
+			}
+			to := end
+			if i < len(oks) {
+				to = oks[i]
+			}
+			o = &outage{Node: node, From: max(from, b.call), To: to}
+			gaps[i] = o
+			order = append(order, i)
+		}
+		if i > 0 {
+			o.From = min(o.From, max(oks[i-1], b.call))
+		} else {
+			o.From = min(o.From, b.call)
+		}
+		if b.fail {
+			o.Fail++
+		} else {
+			o.Unknown++
+		}
+	}
+	sort.Ints(order)
+	var out []outage
+	for _, i := range order {
+		o := gaps[i]
+		if o.Fail+o.Unknown >= outageMinOps && o.To-o.From >= int64(outageMin) {
+			out = append(out, *o)
+		}
+	}
 	return out
 }
 
@@ -254,7 +280,7 @@ func (v *view) factors(a Anomaly) []string {
 	}
 	for _, e := range v.leaders {
 		if e.Timed && e.At >= from-int64(2*time.Second) && e.At <= to+int64(time.Second) {
-			out = append(out, fmt.Sprintf("A leader change (term %d) was logged at %s s by %s.", e.Term, at(e.At), e.Node))
+			out = append(out, fmt.Sprintf("The raft leader of term %d was reported at %s s by %s (a new leader, or a node learning of it).", e.Term, at(e.At), e.Node))
 		}
 	}
 	for _, e := range v.logs {

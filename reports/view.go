@@ -181,7 +181,7 @@ func newView(run *Run) *view {
 	}
 	for _, e := range v.leaders {
 		if e.Timed && e.At >= 0 {
-			rows = append(rows, timelineRow{e.At, "leader change (node logs)", fmt.Sprintf("term %d, logged by %s", e.Term, e.Node)})
+			rows = append(rows, timelineRow{e.At, "raft leader reported (node logs)", fmt.Sprintf("leader of term %d, logged by %s", e.Term, e.Node)})
 		}
 	}
 	for _, e := range v.logs {
