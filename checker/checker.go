@@ -55,23 +55,27 @@ func check(ctx context.Context, events []history.Event, opts Options, t tuning) 
 	}
 
 	keys, groups := byKey(ops)
+	ops = nil
 	res.Counts.Keys = len(keys)
-	parts := make([]*partition, len(keys))
-	for i, k := range keys {
-		if parts[i], err = m.build(k, groups[k], tf); err != nil {
-			return Result{}, err
-		}
-		res.Reductions.add(parts[i].red)
+	parts, reds, err := runPartitions(ctx, m, tf, keys, groups)
+	if err != nil {
+		return Result{}, err
+	}
+	for _, r := range reds {
+		res.Reductions.add(r)
 	}
 	res.Partitions = make([]PartitionResult, len(parts))
-	runPartitions(ctx, parts, res.Partitions)
+	for i, p := range parts {
+		res.Partitions[i] = p.result
+	}
 
 	var unknownKeys []string
-	for i, pr := range res.Partitions {
+	for i := range res.Partitions {
+		pr := res.Partitions[i]
 		switch pr.Verdict {
 		case Invalid:
 			res.Verdict = Invalid
-			if a := explain(ctx, parts[i], tf); a != nil {
+			if a := explain(ctx, parts[i].part, tf); a != nil {
 				res.Anomalies = append(res.Anomalies, *a)
 			}
 		case Unknown:
@@ -134,20 +138,27 @@ func countOps(ops []history.Op) Counts {
 
 // runPartitions checks the partitions on a pool of one worker per core,
 // largest first, writing one result per partition.
-// The first invalid key stops the others, as porcupine does: refuting a
-// hard key can take exponentially long, and one invalid key settles the
-// verdict; the keys stopped that way are reported with method "stopped".
-func runPartitions(ctx context.Context, parts []*partition, out []PartitionResult) {
+// runPartitions builds and checks the keys on a pool of one worker per
+// core, largest first. Each key is built by the worker that checks it and
+// released when it is valid, so memory holds the keys in flight, not all
+// of them. The first invalid key stops the others, as porcupine does:
+// refuting a hard key can take exponentially long, and one invalid key
+// settles the verdict; the keys stopped that way are still built (to
+// report bad input) and get method "stopped".
+func runPartitions(ctx context.Context, m *model, tf timeFormat, keys []string, groups map[string][]history.Op) ([]*checked, []Reductions, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	order := make([]int, len(parts))
+	order := make([]int, len(keys))
 	for i := range order {
 		order[i] = i
 	}
-	sort.Slice(order, func(a, b int) bool { return len(parts[order[a]].search) > len(parts[order[b]].search) })
+	sort.SliceStable(order, func(a, b int) bool { return len(groups[keys[order[a]]]) > len(groups[keys[order[b]]]) })
+	out := make([]*checked, len(keys))
+	reds := make([]Reductions, len(keys))
+	errs := make([]error, len(keys))
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	workers := min(runtime.GOMAXPROCS(0), len(parts))
+	workers := min(runtime.GOMAXPROCS(0), len(keys))
 	for range workers {
 		wg.Add(1)
 		go func() {
@@ -158,16 +169,39 @@ func runPartitions(ctx context.Context, parts []*partition, out []PartitionResul
 					return
 				}
 				i := order[n]
-				out[i] = checkPartition(ctx, parts[i])
-				if out[i].Verdict == Invalid {
-					cancel(errStopped)
-				} else if out[i].Verdict == Unknown && errors.Is(context.Cause(ctx), errStopped) {
-					out[i].Method = "stopped"
+				p, err := m.build(keys[i], groups[keys[i]], tf)
+				if err != nil {
+					errs[i] = err
+					cancel(err)
+					continue
 				}
+				reds[i] = p.red
+				c := &checked{result: checkPartition(ctx, p)}
+				switch {
+				case c.result.Verdict == Invalid:
+					c.part = p
+					cancel(errStopped)
+				case c.result.Verdict == Unknown && errors.Is(context.Cause(ctx), errStopped):
+					c.result.Method = "stopped"
+				}
+				out[i] = c
 			}
 		}()
 	}
 	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	return out, reds, nil
+}
+
+// checked is one key's verdict; part is kept only for invalid keys, to
+// explain them.
+type checked struct {
+	result PartitionResult
+	part   *partition
 }
 
 var errStopped = errors.New("another key was found invalid")
