@@ -1,8 +1,8 @@
 package local_test
 
 import (
+	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -146,6 +147,9 @@ func TestEtcdOnLocalRuntime(t *testing.T) {
 	}
 
 	t.Run("partition", func(t *testing.T) {
+		if l, err := sys.Leader(ctx, peers); err == nil {
+			t.Logf("leader before the partition: %s", l)
+		}
 		part := nemesis.NewPartitioner(nodes{rt, peers})
 		groups, cut, err := nemesis.PlanPartition(nemesis.ShapeIsolate, "n3", []string{"n1", "n2", "n3"}, rand.New(rand.NewPCG(1, 1)))
 		if err != nil {
@@ -287,41 +291,57 @@ func TestEtcdOnLocalRuntime(t *testing.T) {
 	}
 	closed = true
 	t.Logf("closed in %s", time.Since(t0).Round(time.Millisecond))
-	assertGone(t, rt, pids)
+	assertGone(t, rt.RunID(), rt.HostLink(), rt.Subnet().String(), pids)
 	if err := rt.Close(ctx); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
 }
 
 // assertGone checks that nothing of the run is left: namespaces, the host
-// link and its route, processes, working directory and marker.
-func assertGone(t *testing.T, rt *local.Runtime, pids []int) {
+// link and its route, processes (a zombie waiting for its reaper counts as
+// gone), working directory, cgroup and marker.
+func assertGone(t *testing.T, runID, hostLink, subnet string, pids []int) {
 	t.Helper()
-	if left := netnsWithPrefix(t, "lab-"+rt.RunID()+"-"); len(left) > 0 {
+	if left := netnsWithPrefix(t, "lab-"+runID+"-"); len(left) > 0 {
 		t.Errorf("namespaces left: %v", left)
 	}
-	if _, err := net.InterfaceByName(rt.HostLink()); err == nil {
-		t.Errorf("host link %s left", rt.HostLink())
+	if _, err := net.InterfaceByName(hostLink); err == nil {
+		t.Errorf("host link %s left", hostLink)
 	}
 	routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range routes {
-		if r.Dst != nil && r.Dst.String() == rt.Subnet().String() {
+		if r.Dst != nil && r.Dst.String() == subnet {
 			t.Errorf("route left: %v", r)
 		}
 	}
 	for _, pid := range pids {
-		if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
-			t.Errorf("process %d left (kill 0: %v)", pid, err)
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err == nil && !strings.Contains(string(b), ") Z ") {
+			t.Errorf("process %d left: %s", pid, b)
 		}
 	}
-	for _, p := range []string{filepath.Join(os.TempDir(), "lab-"+rt.RunID()), filepath.Join("/run/lab", rt.RunID())} {
+	for _, p := range []string{filepath.Join(os.TempDir(), "lab-"+runID), filepath.Join("/run/lab", runID), cgroupOf(runID)} {
+		if p == "" {
+			continue
+		}
 		if _, err := os.Stat(p); err == nil {
 			t.Errorf("%s left", p)
 		}
 	}
+}
+
+// cgroupOf is where the run's cgroup would be, "" without cgroup v2.
+func cgroupOf(runID string) string {
+	b, _ := os.ReadFile("/proc/self/mounts")
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 2 && f[2] == "cgroup2" {
+			return filepath.Join(f[1], "lab", runID)
+		}
+	}
+	return ""
 }
 
 func netnsWithPrefix(t *testing.T, prefix string) []string {
@@ -339,73 +359,127 @@ func netnsWithPrefix(t *testing.T, prefix string) []string {
 	return found
 }
 
-// TestCleanupAfterKilledLab leaves a run behind as a killed lab would (no
-// Close; one node frozen, one stopped by a signal, one running) and checks
-// that Cleanup removes all of it, and nothing that the lab did not make.
+// TestCleanupAfterKilledLab leaves a run behind as a killed lab does: a
+// child process makes the run (one node frozen, one stopped by a signal,
+// one running) and is killed with SIGKILL. Cleanup must remove all of it,
+// and nothing that the lab did not make.
 func TestCleanupAfterKilledLab(t *testing.T) {
 	labtest.Root(t)
+	if id := os.Getenv("LAB_LOCAL_HELPER"); id != "" {
+		leaveRunBehind(t, id)
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	sleep, err := exec.LookPath("sleep")
-	if err != nil {
-		t.Skip("no sleep binary")
-	}
 	foreign := fmt.Sprintf("notlab-%d", os.Getpid())
 	if out, err := exec.Command("ip", "netns", "add", foreign).CombinedOutput(); err != nil {
 		t.Fatalf("ip netns add %s: %v: %s", foreign, err, out)
 	}
 	t.Cleanup(func() { exec.Command("ip", "netns", "delete", foreign).Run() })
+	// Markers in a directory of the test's own: Cleanup("") then means
+	// every run of this test, and never a run that another lab on this
+	// machine has going.
+	markers := t.TempDir()
+	t.Cleanup(local.UseMarkerRoot(markers))
 
 	runID := testRunID(t)
-	rt, err := local.New(ctx, runID, sleep)
+	lab := exec.Command(os.Args[0], "-test.run=^TestCleanupAfterKilledLab$", "-test.timeout=2m")
+	lab.Env = append(os.Environ(), "LAB_LOCAL_HELPER="+runID, "LAB_LOCAL_MARKERS="+markers)
+	lab.Stderr = os.Stderr
+	out, err := lab.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	specs := []cluster.NodeSpec{{Name: "n1", Cmd: []string{"600"}}, {Name: "n2", Cmd: []string{"600"}}, {Name: "n3", Cmd: []string{"600"}}}
-	if err := rt.Start(ctx, specs); err != nil {
-		rt.Close(ctx)
+	if err := lab.Start(); err != nil {
 		t.Fatal(err)
 	}
+	defer lab.Process.Kill()
+	var hostLink, subnet string
 	var pids []int
-	for _, s := range specs {
-		pid, err := rt.Pid(ctx, s.Name)
-		if err != nil {
-			t.Fatal(err)
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 6 && f[0] == "READY" {
+			hostLink, subnet = f[1], f[2]
+			for _, p := range f[3:] {
+				pid, _ := strconv.Atoi(p)
+				pids = append(pids, pid)
+			}
+			break
 		}
-		pids = append(pids, pid)
 	}
-	if err := rt.Pause(ctx, "n1"); err != nil {
-		t.Fatal(err)
+	if hostLink == "" {
+		lab.Wait()
+		t.Fatal("the child lab never made its run")
 	}
-	syscall.Kill(pids[1], syscall.SIGSTOP)
 	if got := netnsWithPrefix(t, "lab-"+runID+"-"); len(got) != 4 {
 		t.Fatalf("namespaces of the run = %v, want the hub and 3 nodes", got)
 	}
+	lab.Process.Kill()
+	lab.Wait()
 
-	// The lab is "killed": rt is dropped without Close.
 	t0 := time.Now()
 	removed, err := local.Cleanup(ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("Cleanup in %s removed %+v", time.Since(t0).Round(time.Millisecond), removed)
-	wantNS := []string{"lab-" + runID + "-hub", "lab-" + runID + "-n1", "lab-" + runID + "-n2", "lab-" + runID + "-n3"}
-	for _, ns := range wantNS {
-		if !slices.Contains(removed.Namespaces, ns) {
+	t.Logf("Cleanup after a killed lab in %s removed %+v", time.Since(t0).Round(time.Millisecond), removed)
+	for _, n := range []string{"hub", "n1", "n2", "n3"} {
+		if ns := "lab-" + runID + "-" + n; !slices.Contains(removed.Namespaces, ns) {
 			t.Errorf("Cleanup did not report namespace %s: %v", ns, removed.Namespaces)
 		}
 	}
-	if !slices.Contains(removed.Links, rt.HostLink()) {
-		t.Errorf("Cleanup removed links %v, want %s", removed.Links, rt.HostLink())
+	if !slices.Contains(removed.Links, hostLink) {
+		t.Errorf("Cleanup removed links %v, want %s", removed.Links, hostLink)
 	}
-	if len(removed.Processes) != 3 {
-		t.Errorf("Cleanup removed processes %v, want 3", removed.Processes)
+	// n2 (stopped) may be gone already: the kernel sends SIGHUP and
+	// SIGCONT to a process group that its parent's death leaves orphaned
+	// with a stopped member. The frozen n1 and the running n3 are not.
+	for _, want := range []string{fmt.Sprintf("n1 (pid %d)", pids[0]), fmt.Sprintf("n3 (pid %d)", pids[2])} {
+		if !slices.Contains(removed.Processes, want) {
+			t.Errorf("Cleanup removed processes %v, want %s among them", removed.Processes, want)
+		}
 	}
-	assertGone(t, rt, pids)
+	assertGone(t, runID, hostLink, subnet, pids)
 	if got := netnsWithPrefix(t, foreign); len(got) != 1 {
 		t.Errorf("the namespace %s that the lab did not make is gone", foreign)
 	}
 	if again, err := local.Cleanup(ctx, runID); err != nil || len(again.Namespaces)+len(again.Links)+len(again.Processes) > 0 {
 		t.Errorf("second Cleanup = %+v, %v; want nothing to do", again, err)
 	}
+}
+
+// leaveRunBehind is the child lab of TestCleanupAfterKilledLab: it makes a
+// run of three sleeping nodes, freezes one, stops one, says READY and
+// waits to be killed.
+func leaveRunBehind(t *testing.T, runID string) {
+	defer local.UseMarkerRoot(os.Getenv("LAB_LOCAL_MARKERS"))()
+	ctx := context.Background()
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := local.New(ctx, runID, sleep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	specs := []cluster.NodeSpec{{Name: "n1", Cmd: []string{"600"}}, {Name: "n2", Cmd: []string{"600"}}, {Name: "n3", Cmd: []string{"600"}}}
+	if err := rt.Start(ctx, specs); err != nil {
+		t.Fatal(err)
+	}
+	line := []string{"READY", rt.HostLink(), rt.Subnet().String()}
+	for _, s := range specs {
+		pid, err := rt.Pid(ctx, s.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		line = append(line, strconv.Itoa(pid))
+	}
+	if err := rt.Pause(ctx, "n1"); err != nil {
+		t.Fatal(err)
+	}
+	pid2, _ := rt.Pid(ctx, "n2")
+	syscall.Kill(pid2, syscall.SIGSTOP)
+	fmt.Println(strings.Join(line, " "))
+	time.Sleep(time.Minute) // killed long before
 }
