@@ -23,7 +23,7 @@ const (
 // Fixed explanations shown in both formats.
 const (
 	impactNote   = "Operations are counted in the phase in which they were invoked. Latencies are those of successful operations; an unknown outcome has no latency."
-	recoveryNote = "For each heal: the time until the number of successful operations in a sliding 1 s window was back to at least 80% of the rate of successful operations in the 5 s before the fault started."
+	recoveryNote = "For each heal: the time until throughput (successful operations in a sliding 1 s window) was back to at least 80% of its rate in the 5 s before the fault started, and until the success rate (the share of completions that were ok, sliding 1 s) was back within 5 points of its level in those 5 s."
 	plotNote     = "Latency: each point is one operation at the time it completed, one panel per operation; an unknown outcome is placed where the client gave up. Throughput and success rate: completions per second by outcome, and the share of them that were ok. Shaded: faults in effect."
 	outageNote   = "A node (or the whole system) counts as unavailable from the moment an operation sent to it began that would fail or end unknown, until the next operation sent to it succeeded: when no operation succeeded for at least 1 s and at least 3 failed or ended unknown in that time."
 	factorsNote  = "The conditions that overlapped each anomaly in time, as the record shows them. Several usually combine; none is singled out as the one that made it happen."

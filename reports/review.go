@@ -367,7 +367,7 @@ func (v *view) held() []string {
 		}
 		all := true
 		for _, r := range v.Recovery {
-			if !strings.HasPrefix(r.Result, "0.00 s") && !strings.HasPrefix(r.Success, "0.00 s") {
+			if !strings.HasPrefix(r.Result, "0.00 s") || !strings.HasPrefix(r.Success, "0.00 s") {
 				all = false
 			}
 		}

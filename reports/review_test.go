@@ -95,3 +95,11 @@ func TestFactorsAndHeld(t *testing.T) {
 		}
 	}
 }
+
+func TestHeldRecoveryOnlyWhenBoth(t *testing.T) {
+	v := &view{Class: Unknown, run: &Run{}, windows: []history.Window{{Start: 1, End: 2, Healed: true}},
+		Recovery: []recoveryView{{Result: "0.00 s (baseline 60 ok/s)", Success: "1.22 s (baseline 100% ok)"}}}
+	if held := strings.Join(v.held(), "\n"); strings.Contains(held, "at once") {
+		t.Errorf("held() claims an immediate recovery when the success rate took 1.22 s:\n%s", held)
+	}
+}
