@@ -44,6 +44,9 @@ func nodeNS(runID, node string) string { return "lab-" + runID + "-" + node }
 // the thread stays locked and goes with its goroutine: no other goroutine
 // ever runs in the new namespace by accident.
 func makeNamedNS(name string) error {
+	if err := sharedNetnsDir(); err != nil {
+		return err
+	}
 	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -64,6 +67,28 @@ func makeNamedNS(name string) error {
 	}()
 	if err := <-done; err != nil {
 		return fmt.Errorf("create network namespace %s: %w", name, err)
+	}
+	return nil
+}
+
+// sharedNetnsDir makes netnsDir a shared mount point, as `ip netns add`
+// does: the mount namespaces that `ip netns exec` makes for the nodes are
+// its slaves, so removing a namespace's bind mount here removes their
+// copies too, and the namespace does not outlive its last process.
+func sharedNetnsDir() error {
+	if err := os.MkdirAll(netnsDir, 0o755); err != nil {
+		return err
+	}
+	err := unix.Mount("", netnsDir, "none", unix.MS_SHARED|unix.MS_REC, "")
+	if errors.Is(err, unix.EINVAL) {
+		// Not a mount point yet: make it one, on itself.
+		if err := unix.Mount(netnsDir, netnsDir, "none", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("bind %s on itself: %w", netnsDir, err)
+		}
+		err = unix.Mount("", netnsDir, "none", unix.MS_SHARED|unix.MS_REC, "")
+	}
+	if err != nil {
+		return fmt.Errorf("make %s a shared mount: %w", netnsDir, err)
 	}
 	return nil
 }
