@@ -103,7 +103,7 @@ type nfqDelay struct {
 	released chan struct{} // closed when every held packet was accepted
 	reading  sync.WaitGroup
 
-	delayed, passed, overflow atomic.Int64
+	delayed, passed, overflow, failed atomic.Int64
 }
 
 type heldPacket struct {
@@ -275,8 +275,11 @@ func (d *nfqDelay) admit(id uint32) {
 }
 
 func (d *nfqDelay) accept(id uint32) {
-	if err := d.verdict(id); err != nil && !errors.Is(err, os.ErrClosed) {
-		d.log.Warn("nfqueue verdict", "err", err)
+	if err := d.verdict(id); err != nil {
+		d.failed.Add(1)
+		if !errors.Is(err, os.ErrClosed) {
+			d.log.Warn("nfqueue verdict", "err", err)
+		}
 	}
 }
 
@@ -339,7 +342,7 @@ func (d *nfqDelay) heal() error {
 	}
 	_ = d.conn.SetReadDeadline(time.Now())
 	d.reading.Wait()
-	d.log.Info("nfqueue delay released", "delayed", d.delayed.Load(), "passed", d.passed.Load(), "overflow", d.overflow.Load())
+	d.log.Info("nfqueue delay released", "delayed", d.delayed.Load(), "passed", d.passed.Load(), "overflow", d.overflow.Load(), "failed", d.failed.Load())
 	err := d.conn.Close()
 	d.conn = nil
 	return err

@@ -57,13 +57,13 @@ func TestDelayAddsToRoundTrip(t *testing.T) {
 	echoB(t, u)
 	ctx := context.Background()
 	for _, d := range rtts(t, u, 5, time.Second) {
-		if d > 20*time.Millisecond {
-			t.Fatalf("round trip %v before any fault, want under 20ms", d)
+		if d > 40*time.Millisecond {
+			t.Fatalf("round trip %v before any fault, want under 40ms", d)
 		}
 	}
 	p := NewPackets(h, nil)
 	p.haveNetem = func() bool { return false }
-	const delay, jitter = 60 * time.Millisecond, 20 * time.Millisecond
+	const delay, jitter = 100 * time.Millisecond, 20 * time.Millisecond
 	m, err := p.Inject(ctx, 30, "a", PacketFault{Delay: delay, Jitter: jitter})
 	if err != nil {
 		t.Fatal(err)
@@ -81,8 +81,8 @@ func TestDelayAddsToRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, d := range rtts(t, u, 5, time.Second) {
-		if d > 20*time.Millisecond {
-			t.Errorf("round trip %d took %v after the heal, want under 20ms", i, d)
+		if d > 40*time.Millisecond {
+			t.Errorf("round trip %d took %v after the heal, want under 40ms", i, d)
 		}
 	}
 	if ts := tables(t, h.ns["a"]); len(ts) != 0 {
@@ -171,17 +171,34 @@ func TestDelayOverloadFailsOpen(t *testing.T) {
 	if err := r.write(); err != nil {
 		t.Fatal(err)
 	}
-	if got := u.through(t, 20, 300*time.Millisecond); got != 15 {
-		t.Errorf("%d of 20 passed at once with 5 held, want 15", got)
+	for i := 0; i < 20; i++ {
+		if _, err := u.send.Write([]byte("burst")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Wait for the lab to have seen them all (the machine may be busy),
+	// then count what reached b.
+	deadline := time.Now().Add(5 * time.Second)
+	for q.overflow.Load() < 15 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
 	}
 	if got := q.overflow.Load(); got != 15 {
 		t.Errorf("overflow = %d, want 15", got)
 	}
+	got := 0
+	buf := make([]byte, 64)
+	for {
+		u.recv.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		if _, err := u.recv.Read(buf); err != nil {
+			break
+		}
+		got++
+	}
+	if got != 15 {
+		t.Errorf("%d of 20 passed at once with 5 held, want 15 (failed verdicts %d)", got, q.failed.Load())
+	}
 	if err := r.heal(); err != nil {
 		t.Fatal(err)
-	}
-	if got := u.through(t, 0, 300*time.Millisecond); got != 0 {
-		t.Fatal("through(0) counted something")
 	}
 	if err := q.heal(); err != nil {
 		t.Fatal(err)
