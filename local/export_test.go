@@ -8,3 +8,7 @@ func UseMarkerRoot(dir string) (restore func()) {
 	markerRoot = dir
 	return func() { markerRoot = old }
 }
+
+// WithoutFreezer makes r pause with SIGSTOP, as on a machine without the
+// cgroup v2 freezer. Call it before Start.
+func WithoutFreezer(r *Runtime) { r.cgroup = "" }

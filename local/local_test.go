@@ -483,3 +483,67 @@ func leaveRunBehind(t *testing.T, runID string) {
 	fmt.Println(strings.Join(line, " "))
 	time.Sleep(time.Minute) // killed long before
 }
+
+// TestSignalFaultsWithoutFreezer runs the process faults on a machine
+// without the cgroup v2 freezer: pause is SIGSTOP, and kill, restart and
+// Close work on a stopped node.
+func TestSignalFaultsWithoutFreezer(t *testing.T) {
+	labtest.Root(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip("no sleep binary")
+	}
+	rt, err := local.New(ctx, testRunID(t), sleep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close(context.Background())
+	local.WithoutFreezer(rt)
+	if err := rt.Start(ctx, []cluster.NodeSpec{{Name: "n1", Cmd: []string{"600"}}}); err != nil {
+		t.Fatal(err)
+	}
+	state := func() string {
+		pid, err := rt.Pid(ctx, "n1")
+		if err != nil {
+			return "gone"
+		}
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		_, after, _ := strings.Cut(string(b), ") ")
+		if st := after[:1]; st == "T" || st == "Z" {
+			return st
+		}
+		return "up"
+	}
+	steps := []struct {
+		name string
+		do   func() error
+		want string
+	}{
+		{"pause", func() error { return rt.Pause(ctx, "n1") }, "T"},
+		{"pause again", func() error { return rt.Pause(ctx, "n1") }, "T"},
+		{"resume", func() error { return rt.Resume(ctx, "n1") }, "up"},
+		{"pause before kill", func() error { return rt.Pause(ctx, "n1") }, "T"},
+		{"kill while paused", func() error { return rt.Kill(ctx, "n1", "SIGKILL") }, "gone"},
+		{"start", func() error { return rt.StartNode(ctx, "n1") }, "up"},
+		{"start running", func() error { return rt.StartNode(ctx, "n1") }, "up"},
+		{"pause before stop", func() error { return rt.Pause(ctx, "n1") }, "T"},
+		{"stop while paused", func() error { return rt.Stop(ctx, "n1", 5) }, "gone"},
+		{"start after stop", func() error { return rt.StartNode(ctx, "n1") }, "up"},
+		{"pause before close", func() error { return rt.Pause(ctx, "n1") }, "T"},
+	}
+	for _, s := range steps {
+		if err := s.do(); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		if got := state(); got != s.want {
+			t.Fatalf("after %s, n1 is %q, want %q", s.name, got, s.want)
+		}
+	}
+	pid, _ := rt.Pid(ctx, "n1")
+	if err := rt.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	assertGone(t, rt.RunID(), rt.HostLink(), rt.Subnet().String(), []int{pid})
+}
