@@ -91,6 +91,12 @@ func peakHeap() (stop func() float64) {
 }
 
 func runVariants(b *testing.B, histories [][]history.Event, model string, want []Verdict) {
+	// Warm up (heap growth, page faults) so the first variant does not pay
+	// for the others.
+	for _, ev := range histories {
+		benchVariants[0].run(ev, model)
+	}
+	runtime.GC()
 	for _, v := range benchVariants {
 		b.Run(v.name, func(b *testing.B) {
 			stop := peakHeap()
