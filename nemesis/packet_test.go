@@ -215,7 +215,7 @@ func TestPacketFaultCheck(t *testing.T) {
 	}
 }
 
-func TestParseRate(t *testing.T) {
+func TestPacketParseRate(t *testing.T) {
 	tests := []struct {
 		in   string
 		want uint64
@@ -272,7 +272,7 @@ func TestPacketFaultWithoutNetemSaysWhatIsMissing(t *testing.T) {
 	}
 }
 
-func TestUnsupportedSaysWhatIsMissing(t *testing.T) {
+func TestPacketUnsupportedSaysWhatIsMissing(t *testing.T) {
 	bare := map[string]probe.Check{"numgen": {OK: true}, "nfqueue-target": {Detail: "missing: xt_NFQUEUE"}, "nfnetlink-queue": {OK: true}, "htb": {Detail: "missing: sch_htb"}}
 	tests := []struct {
 		name  string
@@ -332,10 +332,10 @@ func TestPacketFaultIsNeverHalfApplied(t *testing.T) {
 	}
 }
 
-// TestRateThroughHTB: 100 datagrams of 1000 bytes at 1mbit need about 0.8s
+// TestPacketRateThroughHTB: 100 datagrams of 1000 bytes at 1mbit need about 0.8s
 // to pass; healed, a moment. (This kernel has htb but no netem: the htb
 // scaffolding netem would sit under is exercised here too.)
-func TestRateThroughHTB(t *testing.T) {
+func TestPacketRateThroughHTB(t *testing.T) {
 	h := newPktHosts(t)
 	u := newUDPPair(t, h, 7102)
 	p := NewPackets(h, nil)

@@ -14,8 +14,8 @@ import (
 	"github.com/lab-chaos/lab/internal/probe"
 )
 
-// required are the checks without which lab run cannot work.
-var required = []string{"docker", "root", "nftables"}
+// doctorRequired are the checks without which lab run cannot work.
+var doctorRequired = []string{"docker", "root", "nftables"}
 
 type doctorOptions struct {
 	json bool
@@ -87,7 +87,7 @@ func doctor(w io.Writer, checks []probe.Check, asJSON bool) error {
 	for _, c := range checks {
 		byName[c.Name] = c
 	}
-	for _, name := range required {
+	for _, name := range doctorRequired {
 		if c, ok := byName[name]; !ok || !c.OK {
 			missing = append(missing, name)
 		}
