@@ -82,7 +82,7 @@ func TestNetemIsCached(t *testing.T) {
 	}
 }
 
-func TestCheckString(t *testing.T) {
+func TestProbeCheckString(t *testing.T) {
 	tests := []struct {
 		in   Check
 		want string
