@@ -1,6 +1,9 @@
 package reports
 
 import (
+	"bytes"
+	"image/png"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -101,5 +104,34 @@ func TestHeldRecoveryOnlyWhenBoth(t *testing.T) {
 		Recovery: []recoveryView{{Result: "0.00 s (baseline 60 ok/s)", Success: "1.22 s (baseline 100% ok)"}}}
 	if held := strings.Join(v.held(), "\n"); strings.Contains(held, "at once") {
 		t.Errorf("held() claims an immediate recovery when the success rate took 1.22 s:\n%s", held)
+	}
+}
+
+func TestClockPlot(t *testing.T) {
+	run := syntheticRun()
+	f := &history.Fault{ID: 9, Kind: "clock", Shape: "skew", Offset: int64(-250 * time.Millisecond)}
+	run.Events = append(run.Events,
+		history.Event{Time: 5000 * ms, Process: history.Nemesis, Type: history.Info, F: history.FaultStart, Node: "n1,n2", Fault: f},
+		history.Event{Time: 9000 * ms, Process: history.Nemesis, Type: history.Info, F: history.FaultEnd, Node: "n1,n2", Fault: f})
+	sortEvents(run.Events)
+	steps := clockSteps(run.Events, 30000*ms)
+	if len(steps) != 2 || len(steps["n1"]) != 4 || steps["n1"][1].Y != -250 || steps["n2"][2].X != 9 {
+		t.Errorf("clockSteps=%v, want n1 and n2 at -250 ms from 5 s to 9 s", steps)
+	}
+	dir := t.TempDir()
+	if err := Write(dir, run); err != nil {
+		t.Fatal(err)
+	}
+	if img, err := png.Decode(bytes.NewReader(readFile(t, filepath.Join(dir, ClockFile)))); err != nil || img.Bounds().Dx() != PlotWidth {
+		t.Errorf("clock.png: %v", err)
+	}
+	if svg := readFile(t, filepath.Join(dir, "clock.svg")); !bytes.Contains(svg, []byte("<svg")) {
+		t.Error("clock.svg is not SVG")
+	}
+	if md := string(readFile(t, filepath.Join(dir, MarkdownFile))); !strings.Contains(md, "(clock.png)") {
+		t.Error("report.md does not show the clock plot")
+	}
+	if err := Write(t.TempDir(), syntheticRun()); err != nil {
+		t.Fatal(err)
 	}
 }
