@@ -5,6 +5,7 @@ package vdso
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -58,11 +59,12 @@ func readImage(pid int, start, end uint64) ([]byte, error) {
 	return img, nil
 }
 
-// tracee is one stopped thread, and the signal to hand back on detach when
-// it stopped to receive one.
+// tracee is one stopped thread, and the signals it stopped to receive,
+// which every resume while the lab holds it suppresses: they are sent
+// again after the detach.
 type tracee struct {
-	tid int
-	sig int
+	tid  int
+	sigs uint64 // bit n: signal n
 }
 
 // world is every thread of a process, stopped by this tracer thread.
@@ -159,10 +161,10 @@ func waitFor(t *tracee, nohang int) error {
 				return nil
 			case ws.Stopped():
 				// A signal-delivery stop (no ptrace event in the status's
-				// high bits, a signal other than a step's SIGTRAP): hand the
-				// signal back on detach.
-				if uint32(ws)>>16 == 0 && ws.StopSignal() != unix.SIGTRAP {
-					t.sig = int(ws.StopSignal())
+				// high bits, a signal other than a step's SIGTRAP): note the
+				// signal, to send it again after the detach.
+				if sig := ws.StopSignal(); uint32(ws)>>16 == 0 && sig != unix.SIGTRAP && sig > 0 && sig < 64 {
+					t.sigs |= 1 << uint(sig)
 				}
 				return nil
 			}
@@ -194,43 +196,42 @@ func (w *world) prune() {
 // ever finish, as the clock moves on between steps: that one runs on for a
 // moment and is interrupted again, until it is caught outside. It returns
 // the id of a thread that would not leave.
-func (w *world) stepOut(lo, hi uint64) (int, error) {
+func (w *world) stepOut(mem *os.File, lo, hi uint64) (int, error) {
 	for _, t := range w.threads {
 		for round := 0; t.tid > 0; round++ {
-			in, err := t.within(lo, hi)
-			if err != nil || !in {
-				if err != nil {
-					return t.tid, err
-				}
+			pc, stack, err := t.within(mem, lo, hi)
+			if err != nil {
+				return t.tid, err
+			}
+			if !pc && !stack {
 				break
 			}
 			if round == maxRounds {
 				return t.tid, fmt.Errorf("thread %d still in the vDSO after %d rounds", t.tid, maxRounds)
 			}
-			for step := 0; in && step < maxSteps; step++ {
-				sig := t.sig
+			// Steps help only a thread that has just made a system call.
+			steps := 0
+			if pc && afterSyscall(mem, t) {
+				steps = maxSteps
+			}
+			for step := 0; pc && step < steps; step++ {
 				if err := unix.PtraceSingleStep(t.tid); err != nil {
 					return t.tid, fmt.Errorf("step thread %d: %w", t.tid, err)
 				}
 				if err := waitStep(t); err != nil {
 					return t.tid, err
 				}
-				if sig != 0 && t.sig != sig {
-					// The step suppressed the first signal and only one can
-					// be handed back: start over with this one delivered.
-					return t.tid, fmt.Errorf("thread %d took signals %d and %d while stepping", t.tid, sig, t.sig)
-				}
-				if in, err = t.within(lo, hi); err != nil {
+				if pc, stack, err = t.within(mem, lo, hi); err != nil {
 					return t.tid, err
 				}
 			}
-			if !in || t.tid < 0 {
+			if (!pc && !stack) || t.tid < 0 {
 				break
 			}
-			// Run on a moment, with any signal it stopped for, and stop again.
-			sig := t.sig
-			t.sig = 0
-			if err := unix.PtraceCont(t.tid, sig); err != nil {
+			// Run on a moment and stop again. Signals it stopped for stay
+			// held back (delivered, one would run a handler with the vDSO
+			// in its interrupted context).
+			if err := unix.PtraceCont(t.tid, 0); err != nil {
 				return t.tid, fmt.Errorf("continue thread %d: %w", t.tid, err)
 			}
 			if round > 0 {
@@ -254,29 +255,69 @@ const (
 	maxRounds = 500
 )
 
-// within reports whether t's instruction pointer lies in [lo, hi).
-func (t *tracee) within(lo, hi uint64) (bool, error) {
+// within reports whether t's instruction pointer lies in [lo, hi), and
+// whether the top of its stack holds an address in that range: the saved
+// instruction pointer of a signal handler's frame, when a signal
+// interrupted the thread in the vDSO and its handler is running now. The
+// handler returns there, so the bytes must not change under it either.
+// (Return addresses into the vDSO matter only while the thread runs vDSO
+// code, which the instruction pointer shows.) A stale word that happens to
+// look like such an address costs a retry, never a wrong write.
+func (t *tracee) within(mem *os.File, lo, hi uint64) (pc, stack bool, err error) {
 	if t.tid < 0 {
-		return false, nil
+		return false, false, nil
 	}
 	var regs unix.PtraceRegs
 	if err := unix.PtraceGetRegs(t.tid, &regs); err != nil {
 		if errors.Is(err, unix.ESRCH) {
-			return false, nil
+			return false, false, nil
 		}
-		return false, fmt.Errorf("registers of thread %d: %w", t.tid, err)
+		return false, false, fmt.Errorf("registers of thread %d: %w", t.tid, err)
 	}
-	return regs.Rip >= lo && regs.Rip < hi, nil
+	if regs.Rip >= lo && regs.Rip < hi {
+		return true, false, nil
+	}
+	buf := make([]byte, stackScan)
+	n, _ := mem.ReadAt(buf, int64(regs.Rsp&^7)) // short at the stack's top
+	for i := 0; i+8 <= n; i += 8 {
+		if v := binary.LittleEndian.Uint64(buf[i:]); v >= lo && v < hi {
+			return false, true, nil
+		}
+	}
+	return false, false, nil
 }
 
-// detach lets every thread go, handing back the signals they stopped for.
-// A thread not yet stopped cannot be detached: it is waited for first.
+// afterSyscall reports whether the instruction before t's instruction
+// pointer is a syscall (0f 05).
+func afterSyscall(mem *os.File, t *tracee) bool {
+	var regs unix.PtraceRegs
+	if unix.PtraceGetRegs(t.tid, &regs) != nil {
+		return false
+	}
+	b := make([]byte, 2)
+	if _, err := mem.ReadAt(b, int64(regs.Rip-2)); err != nil {
+		return false
+	}
+	return b[0] == 0x0f && b[1] == 0x05
+}
+
+// stackScan is how much of a stopped thread's stack, from its stack
+// pointer up, is searched for a signal frame.
+const stackScan = 8 << 10
+
+// detach lets every thread go, and sends again the signals they stopped
+// for. A thread not yet stopped cannot be detached: it is waited for first.
 func (w *world) detach() {
 	for _, t := range w.threads {
 		for try := 0; t.tid > 0 && try < 2; try++ {
-			_, _, e := unix.Syscall6(unix.SYS_PTRACE, unix.PTRACE_DETACH, uintptr(t.tid), 0, uintptr(t.sig), 0, 0)
-			if e != unix.ESRCH || waitStop(t) != nil {
+			err := unix.PtraceDetach(t.tid)
+			if err != unix.ESRCH || waitStop(t) != nil {
 				break
+			}
+		}
+		for sig := 1; sig < 64 && t.tid > 0; sig++ {
+			if t.sigs&(1<<uint(sig)) != 0 {
+				unix.Tgkill(w.pid, t.tid, unix.Signal(sig))
 			}
 		}
 	}
@@ -335,6 +376,11 @@ func rewrite(ctx context.Context, pid int, want func(img []byte) ([]byte, error)
 	if err != nil || next == nil {
 		return err
 	}
+	mem, err := os.Open(fmt.Sprintf("/proc/%d/mem", pid))
+	if err != nil {
+		return err
+	}
+	defer mem.Close()
 	return onTracerThread(func() error {
 		for try := 0; ; try++ {
 			w, err := stopWorld(pid)
@@ -349,7 +395,7 @@ func rewrite(ctx context.Context, pid int, want func(img []byte) ([]byte, error)
 			if err != nil {
 				return err
 			}
-			tid, err := w.stepOut(start, end)
+			tid, err := w.stepOut(mem, start, end)
 			if err != nil {
 				w.detach()
 				if try >= maxTries || ctx.Err() != nil {
