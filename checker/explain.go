@@ -79,10 +79,14 @@ func explain(ctx context.Context, p *partition, tf timeFormat) *Anomaly {
 			a.Ops = append(a.Ops, p.ops[p.search[i].Metadata.(int)])
 		}
 		last := p.search[longest[len(longest)-1]]
-		lastDesc = fmt.Sprintf("%s (invoked at %s)", p.pm.DescribeOperation(last.Input, last.Output), tf.at(last.Call))
+		lastDesc = fmt.Sprintf("the %s invoked at %s", describeOp(p.ops[last.Metadata.(int)]), tf.at(last.Call))
 	}
-	a.Summary = fmt.Sprintf("%s%s, invoked at %s and completed at %s, cannot be placed: at most %d of the %d operations can be put in an order the model accepts (the last being %s), leaving the state %s, and this operation had to come next but does not fit it",
-		p.pm.DescribeOperation(op.Input, op.Output), p.ofKey(), tf.at(op.Call), tf.at(op.Return),
+	where := ""
+	if p.key != "" {
+		where = "on key " + p.key + ", "
+	}
+	a.Summary = fmt.Sprintf("%sthe %s, invoked at %s and completed at %s, cannot be placed: at most %d of the %d operations can be put in an order the model accepts (the last being %s), leaving the state %s, and this operation had to come next but does not fit it",
+		where, describeOp(src), tf.at(op.Call), tf.at(op.Return),
 		len(longest), len(p.search), lastDesc, p.pm.DescribeState(state))
 	if src.Type == history.Info {
 		a.Summary += " (its outcome was unknown; it was bounded by a later observation of its value)"

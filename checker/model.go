@@ -173,22 +173,33 @@ func keyLess(a, b string) bool {
 
 func supported(m *model, f string) bool { return slices.Contains(m.fs, f) }
 
-// describeOp renders a history operation for people: "write 5",
-// "read -> 3", "cas 1->2 (failed)".
+// describeOp renders a history operation for people: "write of 5",
+// "read that returned 3", "cas from 1 to 2 (failed)", "append of \"x\"".
 func describeOp(op history.Op) string {
-	var b strings.Builder
-	b.WriteString(op.F)
-	if !op.Input.IsNil() {
-		b.WriteString(" " + op.Input.String())
-	}
-	if op.Type == history.OK && !op.Output.IsNil() && op.Output.String() != op.Input.String() {
-		b.WriteString(" -> " + op.Output.String())
+	var s string
+	switch op.F {
+	case "read", "get":
+		s = op.F
+		if op.Type == history.OK {
+			s += " that returned " + op.Output.String()
+		}
+	case "cas":
+		if v, ok := elems(op.Input); ok && len(v) == 2 {
+			s = fmt.Sprintf("cas from %s to %s", v[0].String(), v[1].String())
+		} else {
+			s = "cas " + op.Input.String()
+		}
+	default:
+		s = op.F
+		if !op.Input.IsNil() {
+			s += " of " + op.Input.String()
+		}
 	}
 	switch op.Type {
 	case history.Fail:
-		b.WriteString(" (failed)")
+		s += " (failed)"
 	case history.Info:
-		b.WriteString(" (unknown)")
+		s += " (outcome unknown)"
 	}
-	return b.String()
+	return s
 }

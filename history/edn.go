@@ -457,20 +457,35 @@ func ednEvent(m ednValue, name string) (Event, error) {
 // stop... into the lab's fault-start and fault-end events, so fault windows
 // show in reports; other nemesis events are kept as they are.
 type nemesisFaults struct {
-	next int
-	open []int
+	next  int
+	open  []int
+	kinds map[int]string
 }
 
-func newNemesisFaults() *nemesisFaults { return &nemesisFaults{next: 1} }
+func (n *nemesisFaults) isOpen(kind string) bool {
+	for _, id := range n.open {
+		if n.kinds[id] == kind {
+			return true
+		}
+	}
+	return false
+}
+
+func newNemesisFaults() *nemesisFaults { return &nemesisFaults{next: 1, kinds: map[int]string{}} }
 
 func (n *nemesisFaults) event(e Event) Event {
 	if e.Process != Nemesis || e.Type == Invoke {
 		return e
 	}
 	switch {
+	case strings.HasPrefix(e.F, "start") && n.isOpen(e.F):
+		// Jepsen logs a nemesis operation's invocation and completion
+		// both as :info: the second is the same fault.
+		return e
 	case strings.HasPrefix(e.F, "start"):
 		f := &Fault{ID: n.next, Kind: e.F, Detail: e.Value.String()}
 		n.open = append(n.open, n.next)
+		n.kinds[n.next] = e.F
 		n.next++
 		e.F, e.Fault = FaultStart, f
 	case strings.HasPrefix(e.F, "stop") && len(n.open) > 0:

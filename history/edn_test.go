@@ -21,9 +21,11 @@ func TestReadEDN(t *testing.T) {
 ]`,
 			`3/invoke/cas//[1,2]/10/;3/fail/cas//[1,2]/20/mismatch`},
 		{"list and nemesis", `({:process :nemesis :type :info :f :start :value nil}
+  {:process :nemesis :type :info :f :start :value "cut"}
   {:process 1 :type :invoke :f :read :value nil :index 7}
+  {:process :nemesis :type :info :f :stop}
   {:process :nemesis :type :info :f :stop})`,
-			`nemesis/info/fault-start//null/0/;1/invoke/read//null/0/;nemesis/info/fault-end//null/0/`},
+			`nemesis/info/fault-start//null/0/;nemesis/info/start//"cut"/0/;1/invoke/read//null/0/;nemesis/info/fault-end//null/0/;nemesis/info/stop//null/0/`},
 		{"set values and integer keys", `{:process 2 :type :ok :f :read :key 5 :value #{1 2}}`,
 			`2/ok/read/5/[1,2]/0/`},
 		{"discard", `#_{:bad 1} {:process 0 :type :invoke :f :read}`, `0/invoke/read//null/0/`},
