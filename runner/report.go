@@ -2,20 +2,12 @@ package runner
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/client"
-	"github.com/docker/docker/pkg/stdcopy"
-
 	"github.com/lab-chaos/lab/checker"
-	"github.com/lab-chaos/lab/cluster"
 	"github.com/lab-chaos/lab/history"
 	"github.com/lab-chaos/lab/logcheck"
 	"github.com/lab-chaos/lab/reports"
@@ -102,7 +94,7 @@ func checkAndReport(ctx context.Context, dir string, sc *scenarios.Scenario, sys
 	for _, a := range res.Anomalies {
 		run.Anomalies = append(run.Anomalies, reports.Anomaly{Kind: a.Kind, Key: a.Key, Time: a.Time, Summary: a.Summary, Ops: a.Ops})
 	}
-	run.Logs, run.LogsChecked = checkLogs(ctx, dir, out.RunID, opt)
+	run.Logs, run.LogsChecked = checkLogs(dir, opt)
 	run.Notes = rateNotes(out)
 	if out.Interrupted {
 		run.Notes = append(run.Notes, "The run was interrupted before its end; faults were healed at once and what was recorded was checked.")
@@ -119,64 +111,14 @@ func checkAndReport(ctx context.Context, dir string, sc *scenarios.Scenario, sys
 	return res, nil
 }
 
-// checkLogs saves each node's log as it is now into dir/logs (the runner
-// saves them again, complete, when it removes the cluster) and runs the log
-// checker over them. It reports whether the logs could be read.
-func checkLogs(ctx context.Context, dir, runID string, opt Options) ([]logcheck.Finding, bool) {
-	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := saveNodeLogs(lctx, filepath.Join(dir, "logs"), runID); err != nil {
-		opt.Log.Warn("node logs for the report", "err", err)
-		return nil, false
-	}
+// checkLogs runs the log checker over the node logs the runner saved in
+// dir/logs. It reports whether the logs could be read.
+func checkLogs(dir string, opt Options) ([]logcheck.Finding, bool) {
 	fs, err := logcheck.CheckDir(filepath.Join(dir, "logs"))
 	if err != nil {
 		opt.Log.Warn("log check", "err", err)
 	}
 	return fs, err == nil
-}
-
-// saveNodeLogs writes the output of the run's containers, found by their
-// run label, to dir/<node>.log with Docker's timestamps.
-func saveNodeLogs(ctx context.Context, dir, runID string) error {
-	d, err := cluster.Connect(ctx)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	cs, err := d.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", cluster.LabelRun+"="+runID))})
-	if err != nil {
-		return fmt.Errorf("list containers: %w", err)
-	}
-	if len(cs) == 0 {
-		return fmt.Errorf("no container of run %s", runID)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	var errs []error
-	for _, c := range cs {
-		node := c.Labels[cluster.LabelNode]
-		if node == "" || strings.ContainsAny(node, `/\`) || node == "." || node == ".." {
-			continue
-		}
-		errs = append(errs, saveContainerLog(ctx, d, c.ID, filepath.Join(dir, node+".log")))
-	}
-	return errors.Join(errs...)
-}
-
-func saveContainerLog(ctx context.Context, d *client.Client, id, path string) error {
-	rc, err := d.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Timestamps: true})
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	_, err = stdcopy.StdCopy(f, f, rc)
-	return errors.Join(err, f.Close())
 }
 
 func rateNotes(out Outcome) []string {

@@ -169,11 +169,20 @@ func Run(ctx context.Context, opt Options) (out Outcome, err error) {
 	cleanupCtx := func() (context.Context, context.CancelFunc) {
 		return context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
 	}
-	defer func() {
+	logsSaved := false
+	saveLogs := func() {
 		cctx, cancel := cleanupCtx()
 		defer cancel()
 		if lerr := cl.SaveLogs(cctx, filepath.Join(dir, "logs")); lerr != nil {
 			opt.Log.Warn("saving node logs", "err", lerr)
+		}
+		logsSaved = true
+	}
+	defer func() {
+		cctx, cancel := cleanupCtx()
+		defer cancel()
+		if !logsSaved {
+			saveLogs()
 		}
 		if opt.Keep {
 			say("cluster kept running: remove it with `lab cleanup --run %s`", runID)
@@ -290,6 +299,9 @@ func Run(ctx context.Context, opt Options) (out Outcome, err error) {
 	if err := hw.Close(); err != nil {
 		return out, fmt.Errorf("history: %w", err)
 	}
+	// The logs go into the run directory before the check, so the report
+	// can read them; the nodes are still up (and healed).
+	saveLogs()
 
 	// Check and report.
 	t = time.Now()
