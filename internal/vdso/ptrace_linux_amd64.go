@@ -256,13 +256,13 @@ const (
 )
 
 // within reports whether t's instruction pointer lies in [lo, hi), and
-// whether the top of its stack holds an address in that range: the saved
-// instruction pointer of a signal handler's frame, when a signal
-// interrupted the thread in the vDSO and its handler is running now. The
-// handler returns there, so the bytes must not change under it either.
-// (Return addresses into the vDSO matter only while the thread runs vDSO
-// code, which the instruction pointer shows.) A stale word that happens to
-// look like such an address costs a retry, never a wrong write.
+// whether the top of its stack holds a signal frame whose saved
+// instruction pointer does: a signal interrupted the thread in the vDSO and
+// its handler is running now, to return there, so the bytes must not
+// change under it either. A frame is recognised by its sigcontext: the
+// saved rip, then rflags (bit 1 always set), then cs, which is the user
+// code segment 0x33. (Return addresses into the vDSO matter only while the
+// thread runs vDSO code, which the instruction pointer shows.)
 func (t *tracee) within(mem *os.File, lo, hi uint64) (pc, stack bool, err error) {
 	if t.tid < 0 {
 		return false, false, nil
@@ -279,13 +279,23 @@ func (t *tracee) within(mem *os.File, lo, hi uint64) (pc, stack bool, err error)
 	}
 	buf := make([]byte, stackScan)
 	n, _ := mem.ReadAt(buf, int64(regs.Rsp&^7)) // short at the stack's top
-	for i := 0; i+8 <= n; i += 8 {
-		if v := binary.LittleEndian.Uint64(buf[i:]); v >= lo && v < hi {
+	for i := 0; i+18 <= n; i += 8 {
+		rip := binary.LittleEndian.Uint64(buf[i:])
+		flags := binary.LittleEndian.Uint64(buf[i+8:])
+		cs := binary.LittleEndian.Uint16(buf[i+16:])
+		if rip >= lo && rip < hi && flags&2 != 0 && flags < 1<<22 && cs == userCS {
 			return false, true, nil
 		}
 	}
 	return false, false, nil
 }
+
+// userCS is the x86-64 user code segment selector a sigcontext saves.
+const userCS = 0x33
+
+// stackScan is how much of a stopped thread's stack, from its stack
+// pointer up, is searched for a signal frame.
+const stackScan = 16 << 10
 
 // afterSyscall reports whether the instruction before t's instruction
 // pointer is a syscall (0f 05).
@@ -300,10 +310,6 @@ func afterSyscall(mem *os.File, t *tracee) bool {
 	}
 	return b[0] == 0x0f && b[1] == 0x05
 }
-
-// stackScan is how much of a stopped thread's stack, from its stack
-// pointer up, is searched for a signal frame.
-const stackScan = 8 << 10
 
 // detach lets every thread go, and sends again the signals they stopped
 // for. A thread not yet stopped cannot be detached: it is waited for first.
