@@ -99,7 +99,7 @@ func DetectFormat(data []byte) string {
 // be read or parsed, an unknown model, an operation the model does not
 // understand.
 func CheckPath(ctx context.Context, path, format string, opts Options) (Result, []history.Event, error) {
-	events, _, _, err := Load(path, format)
+	events, file, _, err := Load(path, format)
 	if err != nil {
 		return Result{}, nil, err
 	}
@@ -107,5 +107,8 @@ func CheckPath(ctx context.Context, path, format string, opts Options) (Result, 
 		opts.Model = InferModel(events)
 	}
 	res, err := Check(ctx, events, opts)
+	if err != nil {
+		err = fmt.Errorf("%s: %w", file, err)
+	}
 	return res, events, err
 }

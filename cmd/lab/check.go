@@ -73,7 +73,7 @@ func runCheck(cmd *cobra.Command, o checkOptions, path string) error {
 		case errors.Is(err, fs.ErrNotExist):
 			return badInput(err, "give a history file or a run directory holding "+checker.HistoryFile)
 		}
-		return badInput(err, "lab check --model "+strings.Join(checker.Models, "|"))
+		return badInput(err, "lab check --model auto (inferred from the operations) or one of "+strings.Join(checker.Models, ", "))
 	}
 	printResult(cmd, res)
 	if o.out != "" {
