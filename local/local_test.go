@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,29 +26,13 @@ import (
 	"github.com/lab-chaos/lab/systems/etcd"
 )
 
-type nodes struct {
-	rt    *local.Runtime
-	peers []systems.Peer
+// nodes adapts the runtime to what the nemesis needs.
+func nodes(rt interface {
+	Pid(context.Context, string) (int, error)
+}, peers []systems.Peer) *nemesis.NodeSet {
+	names, addrs := systems.Split(peers)
+	return nemesis.NewNodeSet(names, addrs, rt.Pid)
 }
-
-func (n nodes) Names() []string {
-	var out []string
-	for _, p := range n.peers {
-		out = append(out, p.Name)
-	}
-	return out
-}
-
-func (n nodes) Addr(name string) (netip.Addr, bool) {
-	for _, p := range n.peers {
-		if p.Name == name {
-			return p.Addr, true
-		}
-	}
-	return netip.Addr{}, false
-}
-
-func (n nodes) Pid(ctx context.Context, name string) (int, error) { return n.rt.Pid(ctx, name) }
 
 func testRunID(t *testing.T) string {
 	return fmt.Sprintf("t%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)
@@ -150,7 +133,7 @@ func TestEtcdOnLocalRuntime(t *testing.T) {
 		if l, err := sys.Leader(ctx, peers); err == nil {
 			t.Logf("leader before the partition: %s", l)
 		}
-		part := nemesis.NewPartitioner(nodes{rt, peers})
+		part := nemesis.NewPartitioner(nodes(rt, peers))
 		groups, cut, err := nemesis.PlanPartition(nemesis.ShapeIsolate, "n3", []string{"n1", "n2", "n3"}, rand.New(rand.NewPCG(1, 1)))
 		if err != nil {
 			t.Fatal(err)

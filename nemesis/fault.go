@@ -67,8 +67,8 @@ type Spec struct {
 	// Clock: Offset, and Period for a strobe (0 for a bump).
 	Offset, Period time.Duration
 	// Packet: what happens to the target's traffic with its peers.
-	Packet PacketFault
-	Start, End     time.Duration
+	Packet     PacketFault
+	Start, End time.Duration
 }
 
 // Processes is what process faults need of the runtime.

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
@@ -218,7 +217,8 @@ func Run(ctx context.Context, opt Options) (out Outcome, err error) {
 			hw.Close()
 		}
 	}()
-	nodes := clusterNodes{cl, peers}
+	names, addrs := systems.Split(peers)
+	nodes := nemesis.NewNodeSet(names, addrs, cl.Pid)
 	part := nemesis.NewPartitioner(nodes)
 	defer func() {
 		// The last line of defence: heal whatever is still cut, even when a
@@ -407,31 +407,6 @@ func waitReady(ctx context.Context, sys systems.System, cl nodeRuntime, peers []
 }
 
 type stopErr struct{ error }
-
-// clusterNodes adapts a cluster to what the nemesis needs.
-type clusterNodes struct {
-	cl    nodeRuntime
-	peers []systems.Peer
-}
-
-func (c clusterNodes) Names() []string {
-	out := make([]string, len(c.peers))
-	for i, p := range c.peers {
-		out[i] = p.Name
-	}
-	return out
-}
-
-func (c clusterNodes) Addr(node string) (netip.Addr, bool) {
-	for _, p := range c.peers {
-		if p.Name == node {
-			return p.Addr, true
-		}
-	}
-	return netip.Addr{}, false
-}
-
-func (c clusterNodes) Pid(ctx context.Context, node string) (int, error) { return c.cl.Pid(ctx, node) }
 
 // faultSpecs turns the scenario's plan into the nemesis' specs, numbered
 // from 1 in time order.

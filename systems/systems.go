@@ -107,3 +107,12 @@ type Binaries interface {
 type LocalNodes interface {
 	LocalNodes(peers []Peer, token string, dataDir func(string) string) []cluster.NodeSpec
 }
+
+// Split returns the names and addresses of peers, in order.
+func Split(peers []Peer) (names []string, addrs []netip.Addr) {
+	for _, p := range peers {
+		names = append(names, p.Name)
+		addrs = append(addrs, p.Addr)
+	}
+	return names, addrs
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
-	"net/netip"
 	"os"
 	"testing"
 	"time"
@@ -16,27 +15,13 @@ import (
 	"github.com/lab-chaos/lab/systems/etcd"
 )
 
-type nodes struct {
-	cl    *cluster.Cluster
-	peers []systems.Peer
+// nodes adapts the runtime to what the nemesis needs.
+func nodes(rt interface {
+	Pid(context.Context, string) (int, error)
+}, peers []systems.Peer) *nemesis.NodeSet {
+	names, addrs := systems.Split(peers)
+	return nemesis.NewNodeSet(names, addrs, rt.Pid)
 }
-
-func (n nodes) Names() []string {
-	var out []string
-	for _, p := range n.peers {
-		out = append(out, p.Name)
-	}
-	return out
-}
-func (n nodes) Addr(name string) (netip.Addr, bool) {
-	for _, p := range n.peers {
-		if p.Name == name {
-			return p.Addr, true
-		}
-	}
-	return netip.Addr{}, false
-}
-func (n nodes) Pid(ctx context.Context, name string) (int, error) { return n.cl.Pid(ctx, name) }
 
 // TestPartitionCutsARealCluster starts three etcd nodes in Docker, isolates
 // n3 with nftables in its namespace, and checks what each side sees: the
@@ -115,7 +100,7 @@ func TestPartitionCutsARealCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	part := nemesis.NewPartitioner(nodes{cl, peers})
+	part := nemesis.NewPartitioner(nodes(cl, peers))
 	groups, cut, err := nemesis.PlanPartition(nemesis.ShapeIsolate, "n3", []string{"n1", "n2", "n3"}, rand.New(rand.NewPCG(1, 1)))
 	if err != nil {
 		t.Fatal(err)
