@@ -476,7 +476,7 @@ func refuteRegister(p *partition, rs []rop, names *interner, tf timeFormat) *Ano
 				describeWriter(&rs[wi], names, tf), tf.at(rs[wi].ret), tf.at(w2.call))
 		}
 		if kind == "stale-read" {
-			story += ": a stale read, as a node cut off from the majority serves"
+			story += ": a stale read, of a value already overwritten"
 		}
 		return p.anomaly(kind, rs, involved, story)
 	}
