@@ -164,6 +164,7 @@ func BenchmarkSynthetic(b *testing.B) {
 		{"100k-ops-1k-keys", synthSpec{ops: 100_000, keys: 1000, procs: 10, unknown: 0.02, cas: true, seed: 11}},
 		{"20k-ops-1-key", synthSpec{ops: 20_000, keys: 1, procs: 10, unknown: 0.02, cas: true, seed: 12}},
 		{"20k-ops-1-key-rw", synthSpec{ops: 20_000, keys: 1, procs: 10, unknown: 0.02, cas: false, seed: 13}},
+		{"20k-ops-8-keys-20pct-unknown", synthSpec{ops: 20_000, keys: 8, procs: 10, unknown: 0.20, cas: true, seed: 15}},
 	}
 	for _, c := range cases {
 		for _, invalid := range []bool{false, true} {
