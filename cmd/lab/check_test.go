@@ -39,6 +39,7 @@ func TestCheckExitCodes(t *testing.T) {
 	}{
 		{"valid etcd log", []string{"check", corpus + "/jepsen/etcd_002.log"}, ExitValid, "verdict: VALID (model cas-register", ""},
 		{"invalid etcd log", []string{"check", "--format", "jepsen-log", corpus + "/jepsen/etcd_000.log"}, ExitInvalid, "nonlinearizable:", ""},
+		{"timed out is unknown", []string{"check", "--timeout", "1ns", corpus + "/jepsen/etcd_002.log"}, ExitUnknown, "verdict: UNKNOWN", ""},
 		{"kv inferred", []string{"check", corpus + "/kv/c10-bad.txt"}, ExitInvalid, "model kv", ""},
 		{"kv ok", []string{"check", "--model", "kv", corpus + "/kv/c01-ok.txt"}, ExitValid, "VALID", ""},
 		{"run directory", []string{"check", run}, ExitInvalid, "stale-read: read of key 3 invoked at 12.4 s returned 2, but the write of 5 had completed at 11.9 s", ""},
