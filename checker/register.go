@@ -196,6 +196,8 @@ func buildRegister(cas bool, t tuning) func(string, []history.Op, timeFormat) (*
 				if an != nil {
 					p.decided = Invalid
 				}
+			} else if witnessRegister(rs) {
+				p.decided, p.method = Valid, "witness"
 			}
 		}
 		for i := range rs {
