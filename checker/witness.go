@@ -102,9 +102,6 @@ func witnessRegister(rs []rop) bool {
 			w.invoke(e.i)
 		}
 		if w.stuck {
-			if debugWitness != nil {
-				debugWitness(w, e.i, e.ret)
-			}
 			return false
 		}
 	}
@@ -250,7 +247,7 @@ func (w *witness) change(i int) {
 	// or the first completion of an observer of its value); if that is
 	// before the last observer of i's value begins, Y cannot come inside
 	// that value's reign: it goes first.
-	if v, _ := r.writes(); !w.busy[i] {
+	if v, _ := r.writes(); r.in.kind == regWrite && !w.busy[i] {
 		w.busy[i] = true
 		for !w.stuck {
 			y := -1
@@ -371,5 +368,3 @@ func verifyWitness(rs []rop, order []int, at []int64) bool {
 	}
 	return true
 }
-
-var debugWitness func(w *witness, i int, ret bool)
