@@ -19,8 +19,8 @@
 //     completion as their return time;
 //  4. settles what it can without a search: a direct refutation (a stale
 //     read: the value read had been overwritten by a write that completed
-//     before the read began) or, for read/write keys, the O(n log n) zone
-//     decision;
+//     before the read began), for read/write keys the O(n log n) zone
+//     decision, or a linearization built greedily and verified by replay;
 //  5. runs porcupine on the rest, one key per worker, largest first; the
 //     first invalid key stops the others; a deadline or cancellation makes
 //     the verdict [Unknown], never [Valid];

@@ -135,7 +135,8 @@ type PartitionResult struct {
 	Searched int `json:"searched"`
 	// Method is how the verdict was reached: "search" (porcupine),
 	// "refuted" (a direct contradiction), "zones" (the O(n log n)
-	// decision for read/write registers with unique values), "empty", or
+	// decision for read/write registers with unique values), "witness" (a
+	// linearization built greedily and verified by replay), "empty", or
 	// "stopped" (not finished because another key was found invalid). See
 	// docs/checking.md.
 	Method   string        `json:"method"`
