@@ -61,6 +61,9 @@ type Spec struct {
 	Node        string
 	Groups      [][]string
 	From, To    []string
+	// Clients lists nodes that the partition also cuts off from the lab's
+	// own clients (never done unless a scenario asks).
+	Clients []string
 	// Process, packet and clock faults: Target, and Nodes for TargetNodes.
 	Target string
 	Nodes  []string
@@ -235,6 +238,7 @@ func (env Env) partition(ctx context.Context, sp Spec, names []string, rng *rand
 		return nil, nil, err
 	}
 	cut.Reject = sp.Mode == ModeFastFail
+	cut.Clients = sp.Clients
 	mode := sp.Mode
 	if mode == "" {
 		mode = ModeSilent
@@ -242,6 +246,9 @@ func (env Env) partition(ctx context.Context, sp Spec, names []string, rng *rand
 	f := &history.Fault{ID: sp.ID, Kind: KindPartition, Shape: sp.Shape, Groups: groups, Detail: describe(groups, cut) + " (" + mode + ")"}
 	if sp.Shape == ShapeOneWay {
 		f.Detail = fmt.Sprintf("%s drop what %s send (%s)", strings.Join(sp.To, " "), strings.Join(sp.From, " "), mode)
+	}
+	if len(sp.Clients) > 0 {
+		f.Detail += "; the lab's clients cut off from " + strings.Join(sp.Clients, " ")
 	}
 	if err := env.Partitioner.Cut(ctx, sp.ID, cut); err != nil {
 		return f, nil, err

@@ -8,9 +8,10 @@ import (
 // NodeSet is a fixed list of named nodes with their addresses, and a way to
 // find each node's current PID: the [Nodes] of any runtime.
 type NodeSet struct {
-	names []string
-	addrs map[string]netip.Addr
-	pid   func(ctx context.Context, node string) (int, error)
+	gateway netip.Addr
+	names   []string
+	addrs   map[string]netip.Addr
+	pid     func(ctx context.Context, node string) (int, error)
 }
 
 var _ Nodes = (*NodeSet)(nil)
@@ -36,3 +37,13 @@ func (s *NodeSet) Addr(node string) (netip.Addr, bool) {
 
 // Pid is the host PID of the node's main process now.
 func (s *NodeSet) Pid(ctx context.Context, node string) (int, error) { return s.pid(ctx, node) }
+
+// WithGateway records the address the lab's clients come from, so that a
+// scenario can ask for them to be cut off too.
+func (s *NodeSet) WithGateway(a netip.Addr) *NodeSet {
+	s.gateway = a
+	return s
+}
+
+// Gateway is the address the lab's clients come from; invalid if unknown.
+func (s *NodeSet) Gateway() netip.Addr { return s.gateway }

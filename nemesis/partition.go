@@ -34,6 +34,14 @@ type Cut struct {
 	Drops  map[string][]string
 	OneWay map[string][]string
 	Reject bool
+	// Clients lists nodes also cut off from the lab's own clients (the
+	// runtime's gateway address); needs Nodes that implement [Gateways].
+	Clients []string
+}
+
+// Gateways is a runtime that knows the address the lab's clients come from.
+type Gateways interface {
+	Gateway() netip.Addr
 }
 
 // Pairs returns the blocked links as sorted "a-b" strings, each once.
@@ -128,6 +136,23 @@ func (p *Partitioner) Cut(ctx context.Context, id int, cut Cut) (err error) {
 	for n := range cut.OneWay {
 		touched[n] = true
 	}
+	clientCut := map[string]bool{}
+	var gateway netip.Addr
+	if len(cut.Clients) > 0 {
+		if g, ok := p.nodes.(Gateways); ok {
+			gateway = g.Gateway()
+		}
+		if !gateway.IsValid() {
+			return errors.New("partition: cutting the lab's clients needs a runtime that says where they come from")
+		}
+		for _, n := range cut.Clients {
+			if _, ok := p.nodes.Addr(n); !ok {
+				return fmt.Errorf("partition: no node %q", n)
+			}
+			touched[n] = true
+			clientCut[n] = true
+		}
+	}
 	names := make([]string, 0, len(touched))
 	for n := range touched {
 		names = append(names, n)
@@ -152,6 +177,9 @@ func (p *Partitioner) Cut(ctx context.Context, id int, cut Cut) (err error) {
 		inOnly, err := addrs(cut.OneWay[node])
 		if err != nil {
 			return err
+		}
+		if clientCut[node] {
+			both = append(both, gateway)
 		}
 		pid, err := p.nodes.Pid(ctx, node)
 		if err != nil {

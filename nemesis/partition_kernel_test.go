@@ -189,3 +189,69 @@ func TestPartitionDropsNewAndEstablishedTraffic(t *testing.T) {
 		t.Errorf("second heal: %v", err)
 	}
 }
+
+// withGateway lets host a stand for the lab's clients.
+type withGateway struct{ *netnsHosts }
+
+func (w withGateway) Gateway() netip.Addr { return w.addrs["a"] }
+
+// TestPartitionCutsClientsOnlyWhenAsked: a cut that names no clients leaves
+// the clients' traffic alone; one that names b cuts b off from them.
+func TestPartitionCutsClientsOnlyWhenAsked(t *testing.T) {
+	h := newHosts(t)
+	var ln net.Listener
+	inNS(t, h.ns["b"], func() {
+		var err error
+		if ln, err = net.Listen("tcp", "10.250.77.2:7001"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	dial := func() error {
+		var err error
+		inNS(t, h.ns["a"], func() {
+			var c net.Conn
+			if c, err = net.DialTimeout("tcp", "10.250.77.2:7001", 500*time.Millisecond); err == nil {
+				c.Close()
+			}
+		})
+		return err
+	}
+	ctx := context.Background()
+	p := NewPartitioner(withGateway{h})
+	defer p.HealAll(ctx)
+	// A partition between b and nobody in particular, clients not named.
+	if err := p.Cut(ctx, 1, Cut{Drops: map[string][]string{}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := dial(); err != nil {
+		t.Fatalf("clients were cut though the scenario did not ask: %v", err)
+	}
+	p.Heal(ctx, 1)
+	if err := p.Cut(ctx, 2, Cut{Clients: []string{"b"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := dial(); err == nil {
+		t.Fatal("clients still reach b after a cut that names it")
+	}
+	if err := p.Heal(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := dial(); err != nil {
+		t.Fatalf("after the heal: %v", err)
+	}
+	// Without a known gateway, asking to cut clients is an error, and
+	// nothing is applied.
+	if err := NewPartitioner(h).Cut(ctx, 3, Cut{Clients: []string{"b"}}); err == nil {
+		t.Error("a client cut without a gateway was accepted")
+	}
+}

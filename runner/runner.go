@@ -219,6 +219,9 @@ func Run(ctx context.Context, opt Options) (out Outcome, err error) {
 	}()
 	names, addrs := systems.Split(peers)
 	nodes := nemesis.NewNodeSet(names, addrs, cl.Pid)
+	if g, ok := cl.(nemesis.Gateways); ok {
+		nodes.WithGateway(g.Gateway())
+	}
 	part := nemesis.NewPartitioner(nodes)
 	defer func() {
 		// The last line of defence: heal whatever is still cut, even when a
@@ -416,7 +419,7 @@ func faultSpecs(sc *scenarios.Scenario) []nemesis.Spec {
 		f := sc.Faults[p.Fault]
 		specs = append(specs, nemesis.Spec{
 			ID: i + 1, Kind: f.Kind, Shape: f.Shape, Mode: f.Mode, Node: f.Node,
-			Groups: f.Groups, From: f.From, To: f.To, Target: f.Target, Nodes: f.Nodes,
+			Groups: f.Groups, From: f.From, To: f.To, Clients: f.Clients, Target: f.Target, Nodes: f.Nodes,
 			Offset: time.Duration(f.Offset), Period: time.Duration(f.Period),
 			Start: p.Start, End: p.End,
 		})

@@ -43,6 +43,11 @@ func (d *decoder) kindFields(f *Fault) []field {
 				f.To = v
 			}
 		}},
+		{key: "clients", decode: func(n *yaml.Node, p string) {
+			if v, ok := d.strList(n, p); ok {
+				f.Clients = v
+			}
+		}},
 		{key: "target", decode: func(n *yaml.Node, p string) {
 			if v, ok := d.enum(n, p, KnownTargets); ok {
 				f.Target = v
@@ -162,7 +167,7 @@ func (d *decoder) schedule(n *yaml.Node, path string, sc *Schedule) {
 
 // which fields each kind takes besides the schedule and kind itself.
 var kindAllows = map[string][]string{
-	"partition": {"shape", "mode", "node", "groups", "from", "to"},
+	"partition": {"shape", "mode", "node", "groups", "from", "to", "clients"},
 	"kill":      {"target", "nodes"},
 	"stop":      {"target", "nodes"},
 	"pause":     {"target", "nodes"},
@@ -170,7 +175,7 @@ var kindAllows = map[string][]string{
 	"clock":     {"target", "nodes", "offset", "period"},
 }
 
-var kindFieldNames = []string{"shape", "mode", "node", "groups", "from", "to", "target", "nodes", "packet", "offset", "period"}
+var kindFieldNames = []string{"shape", "mode", "node", "groups", "from", "to", "clients", "target", "nodes", "packet", "offset", "period"}
 
 // checkKind checks that a fault has the fields its kind needs and none it
 // does not take, and that every node it names exists.
@@ -224,6 +229,7 @@ func (d *decoder) checkKind(s *Scenario, f *Fault, src faultSource, p string) {
 				d.add(n, p+"."+k, fmt.Sprintf("remove %s, or use shape: %s", k, owner), "%s applies only to shape %s, not %s", k, owner, f.Shape)
 			}
 		}
+		checkNodes("clients", f.Clients)
 		switch f.Shape {
 		case ShapeGroups:
 			if need("groups", "groups: [[n1, n2], [n3]]") {

@@ -172,6 +172,10 @@ type Fault struct {
 	// the From nodes send them.
 	From []string `yaml:"from,omitempty"`
 	To   []string `yaml:"to,omitempty"`
+	// Clients are nodes that a partition also cuts off from the lab's own
+	// clients. By default the clients are never cut: each side's clients
+	// keep talking to their node.
+	Clients []string `yaml:"clients,omitempty"`
 	// Target is whom a kill, stop, pause, packet or clock fault hits, one
 	// of [KnownTargets]; default "one" (chosen from the seed).
 	Target string `yaml:"target,omitempty"`
