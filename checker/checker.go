@@ -70,6 +70,7 @@ func check(ctx context.Context, events []history.Event, opts Options, t tuning) 
 	}
 
 	var unknownKeys []string
+	stopped := 0
 	for i := range res.Partitions {
 		pr := res.Partitions[i]
 		switch pr.Verdict {
@@ -80,6 +81,7 @@ func check(ctx context.Context, events []history.Event, opts Options, t tuning) 
 			}
 		case Unknown:
 			if pr.Method == "stopped" {
+				stopped++
 				continue
 			}
 			unknownKeys = append(unknownKeys, pr.Key)
@@ -90,6 +92,13 @@ func check(ctx context.Context, events []history.Event, opts Options, t tuning) 
 			res.Verdict = Unknown
 		}
 		res.Reason = fmt.Sprintf("the search did not finish (%v) for %d key(s): %s", context.Cause(ctx), len(unknownKeys), clipList(unknownKeys, 10))
+	}
+	if stopped > 0 {
+		note := fmt.Sprintf("%d key(s) were not finished: checking stops at the first invalid key", stopped)
+		if res.Reason != "" {
+			note = res.Reason + "; " + note
+		}
+		res.Reason = note
 	}
 	sort.SliceStable(res.Partitions, func(i, j int) bool { return res.Partitions[i].Ops > res.Partitions[j].Ops })
 	res.Duration = time.Since(start)
