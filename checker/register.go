@@ -198,6 +198,8 @@ func buildRegister(cas bool, t tuning) func(string, []history.Op, timeFormat) (*
 				}
 			} else if witnessRegister(rs) {
 				p.decided, p.method = Valid, "witness"
+			} else if an := relaxedRefute(p, rs, names, tf); an != nil {
+				p.decided, p.method, p.refuted = Invalid, "relaxed-zones", an
 			}
 		}
 		for i := range rs {
@@ -552,4 +554,53 @@ func deadTimes(rs []rop) map[int32]int64 {
 		}
 	}
 	return dead
+}
+
+// relaxedRefute looks for a contradiction in a weaker history: failed cas
+// dropped and every successful cas split into a read of its expected
+// value and a write of its new one, both over the cas's interval. Any
+// linearization of the key gives one of the weaker history (place the read
+// and the write at the cas's instant), so if the zones refute the weaker
+// history, the key is invalid. The reductions are applied to the weaker
+// history afresh (without failed cas, more unknown writes can go); if an
+// operation still returns at infinity, nothing is concluded.
+func relaxedRefute(p *partition, rs []rop, names *interner, tf timeFormat) *Anomaly {
+	weak := make([]rop, 0, len(rs))
+	hasCAS := false
+	for _, r := range rs {
+		if r.drop || r.in.kind == regCAS && r.out.st == regFail {
+			continue
+		}
+		hasCAS = hasCAS || r.in.kind == regCAS
+		weak = append(weak, r)
+	}
+	if !hasCAS {
+		return nil
+	}
+	scratch := &partition{key: p.key}
+	if !reduceRegister(scratch, weak, tuning{}) {
+		return nil
+	}
+	split := make([]rop, 0, len(weak)+len(weak)/4)
+	for _, r := range weak {
+		switch {
+		case r.drop:
+			continue
+		case r.ret == math.MaxInt64:
+			return nil
+		case r.in.kind == regCAS:
+			rd, wr := r, r
+			rd.in, rd.out = regIn{kind: regRead}, regOut{v: r.in.a, st: regOK}
+			wr.in, wr.out = regIn{kind: regWrite, a: r.in.b}, regOut{st: regOK}
+			split = append(split, rd, wr)
+			continue
+		}
+		split = append(split, r)
+	}
+	ok, an := zoneCheck(p, split, names, tf)
+	if !ok || an == nil {
+		return nil
+	}
+	an.Summary += " (with every cas taken as a read of its expected value and a write of its new one, which only loosens the constraints)"
+	return an
 }

@@ -136,7 +136,9 @@ type PartitionResult struct {
 	// Method is how the verdict was reached: "search" (porcupine),
 	// "refuted" (a direct contradiction), "zones" (the O(n log n)
 	// decision for read/write registers with unique values), "witness" (a
-	// linearization built greedily and verified by replay), "empty", or
+	// linearization built greedily and verified by replay),
+	// "relaxed-zones" (the zones refute the key with every cas split into
+	// a read and a write), "empty", or
 	// "stopped" (not finished because another key was found invalid). See
 	// docs/checking.md.
 	Method   string        `json:"method"`
