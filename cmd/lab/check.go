@@ -14,6 +14,8 @@ import (
 
 	"github.com/lab-chaos/lab/checker"
 	"github.com/lab-chaos/lab/history"
+	"github.com/lab-chaos/lab/reports"
+	"github.com/lab-chaos/lab/scenarios"
 )
 
 // checkOptions are the flags of lab check.
@@ -81,6 +83,10 @@ func runCheck(cmd *cobra.Command, o checkOptions, path string) error {
 			return labFailure(err)
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "wrote %s and %s\n", filepath.Join(o.out, "results.json"), filepath.Join(o.out, "history.html"))
+		if err := writeCheckReport(o.out, path, events, res); err != nil {
+			return labFailure(err)
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "wrote %s\n", filepath.Join(o.out, reports.HTMLFile))
 	}
 	return verdictExit(verdictCode(res.Verdict))
 }
@@ -160,4 +166,28 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// writeCheckReport re-renders the report of a checked history into dir.
+// When path is a run directory its scenario.yaml says what was run;
+// anything else is named by its file.
+func writeCheckReport(dir, path string, events []history.Event, res checker.Result) error {
+	run := &reports.Run{
+		Scenario: filepath.Base(path), ScenarioFile: path,
+		Command: "lab check " + path, Events: events,
+		Verdict: string(res.Verdict), VerdictNote: res.Reason,
+		Notes: []string{"Re-checked by lab check: the verdict and anomalies are this check's."},
+		Files: []string{"results.json", "history.html"},
+	}
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		if sc, err := scenarios.Load(filepath.Join(path, "scenario.yaml")); err == nil {
+			run.Scenario, run.Seed, run.Nodes = sc.Name, sc.Seed, sc.NodeNames()
+			run.System = fmt.Sprintf("%s, %d nodes", sc.System.Name, sc.System.Nodes)
+			run.Command = fmt.Sprintf("lab run %s --seed %d  (re-checked with: lab check %s)", filepath.Join(path, "scenario.yaml"), sc.Seed, path)
+		}
+	}
+	for _, a := range res.Anomalies {
+		run.Anomalies = append(run.Anomalies, reports.Anomaly{Kind: a.Kind, Key: a.Key, Time: a.Time, Summary: a.Summary, Ops: a.Ops})
+	}
+	return reports.Write(dir, run)
 }
