@@ -264,6 +264,9 @@ func Run(ctx context.Context, opt Options) (out Outcome, err error) {
 	for _, sp := range specs {
 		say("fault %d: %s from %s to %s", sp.ID, describeSpec(sp), sp.Start, sp.End)
 	}
+	if err := writePlan(filepath.Join(dir, "faults.json"), sc, specs); err != nil {
+		return out, err
+	}
 	nemDone := make(chan error, 1)
 	go func() {
 		nemDone <- nemesis.Execute(ctx, env, specs)
@@ -432,6 +435,29 @@ func faultSpecs(sc *scenarios.Scenario) []nemesis.Spec {
 		}
 	}
 	return specs
+}
+
+// plannedFault is one line of faults.json: the plan the seed gave, before
+// the run (the history says what actually happened, and when).
+type plannedFault struct {
+	ID       int    `json:"id"`
+	Fault    string `json:"fault"`
+	StartsAt string `json:"starts_at"`
+	EndsAt   string `json:"ends_at"`
+}
+
+// writePlan records which faults the seed planned, so the run directory
+// says which schedule a seed gave.
+func writePlan(path string, sc *scenarios.Scenario, specs []nemesis.Spec) error {
+	plan := struct {
+		Seed     uint64         `json:"seed"`
+		Schedule string         `json:"schedule"`
+		Faults   []plannedFault `json:"faults"`
+	}{Seed: sc.Seed, Schedule: sc.Schedule.Mode, Faults: []plannedFault{}}
+	for _, sp := range specs {
+		plan.Faults = append(plan.Faults, plannedFault{ID: sp.ID, Fault: describeSpec(sp), StartsAt: sp.Start.String(), EndsAt: sp.End.String()})
+	}
+	return writeJSON(path, plan)
 }
 
 func describeSpec(sp nemesis.Spec) string {

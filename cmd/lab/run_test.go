@@ -79,7 +79,7 @@ func checkRunDir(t *testing.T, store, scenario string) (string, resultsFile) {
 	if filepath.Base(filepath.Dir(latest)) != scenario {
 		t.Errorf("store/latest points at %s, want a run of %s", latest, scenario)
 	}
-	for _, f := range []string{"scenario.yaml", "history.jsonl", "results.json", "report.md", "report.html", "latency.png", "history.html", "logs/n1.log", "logs/n2.log", "logs/n3.log"} {
+	for _, f := range []string{"scenario.yaml", "faults.json", "history.jsonl", "results.json", "report.md", "report.html", "latency.png", "history.html", "logs/n1.log", "logs/n2.log", "logs/n3.log"} {
 		st, err := os.Stat(filepath.Join(latest, f))
 		if err != nil {
 			t.Errorf("run directory lacks %s: %v", f, err)
