@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"sync"
 	"time"
 
@@ -228,21 +227,12 @@ func (c *Clocks) Offset(node string) time.Duration {
 func (c *Clocks) Active() []int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	ids := make([]int, 0, len(c.active))
-	for id := range c.active {
-		ids = append(ids, id)
-	}
-	sort.Ints(ids)
-	return ids
+	return faultIDs(c.active)
 }
 
 // HealAll resets every clock fault in effect.
 func (c *Clocks) HealAll(ctx context.Context) error {
-	var errs []error
-	for _, id := range c.Active() {
-		errs = append(errs, c.Reset(ctx, id))
-	}
-	return errors.Join(errs...)
+	return healEach(ctx, c.Active(), c.Reset)
 }
 
 // alive reports whether process pid still exists.

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -383,19 +382,10 @@ func (p *Packets) Heal(ctx context.Context, id int) error {
 func (p *Packets) Active() []int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	ids := make([]int, 0, len(p.active))
-	for id := range p.active {
-		ids = append(ids, id)
-	}
-	sort.Ints(ids)
-	return ids
+	return faultIDs(p.active)
 }
 
 // HealAll heals every packet fault in effect.
 func (p *Packets) HealAll(ctx context.Context) error {
-	var errs []error
-	for _, id := range p.Active() {
-		errs = append(errs, p.Heal(ctx, id))
-	}
-	return errors.Join(errs...)
+	return healEach(ctx, p.Active(), p.Heal)
 }

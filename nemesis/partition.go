@@ -305,21 +305,12 @@ func deleteTable(t *nsTable) error {
 func (p *Partitioner) Active() []int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	ids := make([]int, 0, len(p.active))
-	for id := range p.active {
-		ids = append(ids, id)
-	}
-	sort.Ints(ids)
-	return ids
+	return faultIDs(p.active)
 }
 
 // HealAll heals every fault in effect (the teardown on every exit path).
 func (p *Partitioner) HealAll(ctx context.Context) error {
-	var errs []error
-	for _, id := range p.Active() {
-		errs = append(errs, p.Heal(ctx, id))
-	}
-	return errors.Join(errs...)
+	return healEach(ctx, p.Active(), p.Heal)
 }
 
 // describe renders a cut for the history.
