@@ -52,7 +52,7 @@ func rtts(t *testing.T, u *udpPair, n int, timeout time.Duration) []time.Duratio
 }
 
 func TestDelayAddsToRoundTrip(t *testing.T) {
-	h := newPktHosts(t)
+	h := newTestHosts(t)
 	u := newUDPPair(t, h, 7301)
 	echoB(t, u)
 	ctx := context.Background()
@@ -93,7 +93,7 @@ func TestDelayAddsToRoundTrip(t *testing.T) {
 // TestDelayHealReleasesHeldPackets: a datagram held for a long delay
 // arrives as soon as the fault is healed, not after the delay, and not lost.
 func TestDelayHealReleasesHeldPackets(t *testing.T) {
-	h := newPktHosts(t)
+	h := newTestHosts(t)
 	u := newUDPPair(t, h, 7302)
 	ctx := context.Background()
 	p := NewPackets(h, nil)
@@ -133,7 +133,7 @@ func TestDelayHealReleasesHeldPackets(t *testing.T) {
 
 // TestDelayAndLossTogether: one table carries both, loss first.
 func TestDelayAndLossTogether(t *testing.T) {
-	h := newPktHosts(t)
+	h := newTestHosts(t)
 	u := newUDPPair(t, h, 7303)
 	ctx := context.Background()
 	p := NewPackets(h, nil)
@@ -154,7 +154,7 @@ func TestDelayAndLossTogether(t *testing.T) {
 // TestDelayOverloadFailsOpen: past the packets the lab may hold, packets
 // pass at once and are counted, and nothing is lost.
 func TestDelayOverloadFailsOpen(t *testing.T) {
-	h := newPktHosts(t)
+	h := newTestHosts(t)
 	u := newUDPPair(t, h, 7304)
 	q, err := startDelay(h.ns["a"], 33, 10*time.Second, 0, 0, 1, 33, slog.New(slog.DiscardHandler))
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 // empty fault), so the test sees that a rule with a zero threshold drops
 // nothing.
 func TestLossDropsItsShare(t *testing.T) {
-	h := newPktHosts(t)
+	h := newTestHosts(t)
 	u := newUDPPair(t, h, 7201)
 	ctx := context.Background()
 	if got := u.through(t, 100, 200*time.Millisecond); got != 100 {
@@ -72,7 +72,7 @@ func TestLossDropsItsShare(t *testing.T) {
 // TestLossSparesOtherTraffic: loss to b does not touch what a sends to
 // anyone else (the lab's clients are elsewhere): here, itself over lo.
 func TestLossSparesOtherTraffic(t *testing.T) {
-	h := newPktHosts(t)
+	h := newTestHosts(t)
 	p := NewPackets(h, nil)
 	p.haveNetem = func() bool { return false }
 	ctx := context.Background()
@@ -80,7 +80,7 @@ func TestLossSparesOtherTraffic(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.HealAll(ctx)
-	local := &pktHosts{ns: map[string]netns.NsHandle{"a": h.ns["a"], "b": h.ns["a"]},
+	local := &testHosts{ns: map[string]netns.NsHandle{"a": h.ns["a"], "b": h.ns["a"]},
 		addrs: map[string]netip.Addr{"b": netip.MustParseAddr("127.0.0.1")}}
 	if got := newUDPPair(t, local, 7202).through(t, 20, 200*time.Millisecond); got != 20 {
 		t.Errorf("%d of 20 arrived on lo during a loss to b, want 20", got)

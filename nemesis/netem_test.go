@@ -18,7 +18,7 @@ func TestNetemDelayAndHeal(t *testing.T) {
 	if c := probe.Netem(); !c.OK {
 		t.Skipf("netem path not run: %s", c.Detail)
 	}
-	h := newPktHosts(t)
+	h := newTestHosts(t)
 	u := newUDPPair(t, h, 7401)
 	echoB(t, u)
 	ctx := context.Background()
@@ -53,7 +53,7 @@ func TestNetemLoss(t *testing.T) {
 	if c := probe.Netem(); !c.OK {
 		t.Skipf("netem path not run: %s", c.Detail)
 	}
-	h := newPktHosts(t)
+	h := newTestHosts(t)
 	u := newUDPPair(t, h, 7402)
 	ctx := context.Background()
 	p := NewPackets(h, nil)

@@ -26,7 +26,7 @@ import (
 //
 //	go test ./nemesis/ -run '^$' -bench PacketFault -benchtime 50x
 func BenchmarkPacketFault(b *testing.B) {
-	h := newPktHosts(b)
+	h := newTestHosts(b)
 	u := newUDPPair(b, h, 7501)
 	ctx := context.Background()
 	peer := h.addrs["b"].String()

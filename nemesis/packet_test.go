@@ -5,126 +5,22 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"os/exec"
-	"runtime"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/nftables"
 	"github.com/vishvananda/netns"
 
-	"github.com/lab-chaos/lab/internal/labtest"
 	"github.com/lab-chaos/lab/internal/probe"
 )
-
-// pktHosts is two nodes of the test's own, as in the partition test: named
-// network namespaces joined by a veth pair, each with a sleeping process
-// standing for the node. Node a is 10.250.78.1, node b 10.250.78.2.
-type pktHosts struct {
-	names  []string
-	addrs  map[string]netip.Addr
-	pids   map[string]int
-	ns     map[string]netns.NsHandle
-	nsName map[string]string
-	links  map[string]string
-}
-
-func (h *pktHosts) Names() []string                              { return h.names }
-func (h *pktHosts) Addr(n string) (netip.Addr, bool)             { a, ok := h.addrs[n]; return a, ok }
-func (h *pktHosts) Pid(_ context.Context, n string) (int, error) { return h.pids[n], nil }
-
-var pktHostsSeq atomic.Int32
-
-func run(tb testing.TB, args ...string) string {
-	tb.Helper()
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	if err != nil {
-		tb.Fatalf("%v: %v: %s", args, err, out)
-	}
-	return string(out)
-}
-
-func newPktHosts(tb testing.TB) *pktHosts {
-	labtest.Root(tb)
-	if _, err := exec.LookPath("ip"); err != nil {
-		tb.Skip("needs iproute2's ip")
-	}
-	suffix := fmt.Sprintf("%d-%d", os.Getpid()%100000, pktHostsSeq.Add(1))
-	h := &pktHosts{names: []string{"a", "b"}, addrs: map[string]netip.Addr{}, pids: map[string]int{},
-		ns: map[string]netns.NsHandle{}, nsName: map[string]string{}, links: map[string]string{}}
-	for _, n := range h.names {
-		name := "labpkt-" + n + suffix
-		h.nsName[n] = name
-		run(tb, "ip", "netns", "add", name)
-		tb.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
-	}
-	short := strings.ReplaceAll(suffix, "-", "")
-	h.links["a"], h.links["b"] = "lpa"+short, "lpb"+short
-	run(tb, "ip", "link", "add", h.links["a"], "type", "veth", "peer", "name", h.links["b"])
-	for _, n := range h.names {
-		addr := map[string]string{"a": "10.250.78.1", "b": "10.250.78.2"}[n]
-		h.addrs[n] = netip.MustParseAddr(addr)
-		run(tb, "ip", "link", "set", h.links[n], "netns", h.nsName[n])
-		run(tb, "ip", "-n", h.nsName[n], "addr", "add", addr+"/24", "dev", h.links[n])
-		run(tb, "ip", "-n", h.nsName[n], "link", "set", h.links[n], "up")
-		run(tb, "ip", "-n", h.nsName[n], "link", "set", "lo", "up")
-		cmd := exec.Command("ip", "netns", "exec", h.nsName[n], "sleep", "600")
-		if err := cmd.Start(); err != nil {
-			tb.Fatal(err)
-		}
-		tb.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-		h.pids[n] = cmd.Process.Pid
-		ns, err := netns.GetFromName(h.nsName[n])
-		if err != nil {
-			tb.Fatal(err)
-		}
-		tb.Cleanup(func() { ns.Close() })
-		h.ns[n] = ns
-	}
-	for _, n := range h.names {
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			ns, err := netns.GetFromPid(h.pids[n])
-			if err == nil {
-				same := ns.Equal(h.ns[n])
-				ns.Close()
-				if same {
-					break
-				}
-			}
-			if time.Now().After(deadline) {
-				tb.Fatalf("process of %s never entered its namespace", n)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
-	return h
-}
-
-// inNetNS runs f on a locked thread inside ns, left locked so that it dies
-// with its goroutine rather than serve others in the wrong namespace.
-func inNetNS(ns netns.NsHandle, f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		if err := netns.Set(ns); err != nil {
-			errc <- err
-			return
-		}
-		errc <- f()
-	}()
-	return <-errc
-}
 
 // udpPair is a UDP socket in a bound to a, connected to a listener in b.
 type udpPair struct {
 	send, recv *net.UDPConn
 }
 
-func newUDPPair(tb testing.TB, h *pktHosts, port int) *udpPair {
+func newUDPPair(tb testing.TB, h *testHosts, port int) *udpPair {
 	tb.Helper()
 	u := &udpPair{}
 	if err := inNetNS(h.ns["b"], func() (err error) {
@@ -246,7 +142,7 @@ func TestPacketFaultString(t *testing.T) {
 // no mechanism but netem; the error names what is missing and what works,
 // and nothing is left in effect.
 func TestPacketFaultWithoutNetemSaysWhatIsMissing(t *testing.T) {
-	h := &pktHosts{names: []string{"a", "b"}, addrs: map[string]netip.Addr{
+	h := &testHosts{names: []string{"a", "b"}, addrs: map[string]netip.Addr{
 		"a": netip.MustParseAddr("10.0.0.1"), "b": netip.MustParseAddr("10.0.0.2")}}
 	p := NewPackets(h, nil)
 	p.haveNetem = func() bool { return false }
@@ -289,7 +185,7 @@ func TestPacketUnsupportedSaysWhatIsMissing(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := NewPackets(&pktHosts{}, nil)
+			p := NewPackets(&testHosts{}, nil)
 			p.haveNetem = func() bool { return tt.netem }
 			p.features = func() map[string]probe.Check { return bare }
 			err := p.unsupported(tt.in, tt.netem)
@@ -307,7 +203,7 @@ func TestPacketUnsupportedSaysWhatIsMissing(t *testing.T) {
 // already has a root qdisc), so the loss table written before it is gone
 // after the error, and so is the queue.
 func TestPacketFaultIsNeverHalfApplied(t *testing.T) {
-	h := newPktHosts(t)
+	h := newTestHosts(t)
 	run(t, "ip", "netns", "exec", h.nsName["a"], "tc", "qdisc", "add", "dev", h.links["a"], "root", "handle", "1:", "htb")
 	p := NewPackets(h, nil)
 	p.haveNetem = func() bool { return false }
@@ -336,7 +232,7 @@ func TestPacketFaultIsNeverHalfApplied(t *testing.T) {
 // to pass; healed, a moment. (This kernel has htb but no netem: the htb
 // scaffolding netem would sit under is exercised here too.)
 func TestPacketRateThroughHTB(t *testing.T) {
-	h := newPktHosts(t)
+	h := newTestHosts(t)
 	u := newUDPPair(t, h, 7102)
 	p := NewPackets(h, nil)
 	p.haveNetem = func() bool { return false }

@@ -15,7 +15,7 @@ import (
 // iptables inside to `docker exec`; nsenter runs the host's nft in the
 // node's namespace, which is the same work minus Docker's exec round trip).
 func BenchmarkPartition(b *testing.B) {
-	h := newHosts(b)
+	h := newTestHosts(b)
 	ctx := context.Background()
 	cut := CutBetween([][]string{{"a"}, {"b"}})
 	b.Run("netlink cut", func(b *testing.B) {
