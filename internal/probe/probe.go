@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/lab-chaos/lab/internal/vdso"
 )
 
 // Check is the answer to one question about the machine.
@@ -48,7 +50,7 @@ func answer(name string, err error, okDetail, yesMeans, noMeans string) Check {
 func All(ctx context.Context) []Check {
 	return []Check{
 		Docker(ctx), Root(), NFTables(), Numgen(), NFQueueTarget(), NFQueue(),
-		Netem(), TBF(), HTB(), Ptrace(), Freezer(), TimeNS(),
+		Netem(), TBF(), HTB(), Ptrace(), VDSO(), Freezer(), TimeNS(),
 	}
 }
 
@@ -210,6 +212,15 @@ func Ptrace() Check {
 	return answer("ptrace", err, detail,
 		"clock skew of a running process (vDSO patching through ptrace) can run",
 		"no clock skew through ptrace")
+}
+
+// VDSO says whether the clock skew can patch processes here: the
+// architecture is supported and this kernel's vDSO has the functions it
+// patches (the ptrace check says whether the lab may attach at all).
+func VDSO() Check {
+	return answer("vdso", vdso.Check(), "clock_gettime found in this kernel's vDSO, patchable",
+		"clock faults can skew one node's wall clock (with ptrace allowed)",
+		"no clock skew: the vDSO cannot be patched here")
 }
 
 // Freezer looks for the cgroup freezer: cgroup.freeze in cgroup v2, or the
