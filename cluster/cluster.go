@@ -313,8 +313,9 @@ func Cleanup(ctx context.Context, d Docker, runID string) (Removed, error) {
 	return out, errors.Join(errs...)
 }
 
-// WaitFor polls cond every interval until it returns nil, the timeout
-// passes (the last error is returned) or ctx ends.
+// WaitFor polls cond every interval until it returns nil, returns an error
+// marked [Final] (waiting longer cannot help: that error is returned at
+// once), the timeout passes (the last error is returned) or ctx ends.
 func WaitFor(ctx context.Context, timeout, interval time.Duration, cond func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -325,6 +326,10 @@ func WaitFor(ctx context.Context, timeout, interval time.Duration, cond func(con
 		if err == nil {
 			return nil
 		}
+		var f finalError
+		if errors.As(err, &f) {
+			return f.err
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("not within %s: %w", timeout, err)
@@ -332,6 +337,15 @@ func WaitFor(ctx context.Context, timeout, interval time.Duration, cond func(con
 		}
 	}
 }
+
+type finalError struct{ err error }
+
+func (e finalError) Error() string { return e.err.Error() }
+func (e finalError) Unwrap() error { return e.err }
+
+// Final marks err as one that ends a [WaitFor] at once, such as a node
+// that exited while it was awaited.
+func Final(err error) error { return finalError{err} }
 
 func isNotFound(err error) bool {
 	return err != nil && (strings.Contains(err.Error(), "No such") || strings.Contains(err.Error(), "not found"))

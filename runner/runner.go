@@ -67,10 +67,6 @@ type Timings struct {
 	Total                                  time.Duration
 }
 
-// ErrEnvironment marks a failure of the machine rather than of the input
-// or the system under test (Docker unreachable, not root).
-var ErrEnvironment = errors.New("environment")
-
 // EnvError is an environment problem with a hint.
 type EnvError struct {
 	Err  error
@@ -399,20 +395,17 @@ func waitReady(ctx context.Context, sys systems.System, cl nodeRuntime, peers []
 	for _, p := range peers {
 		err := cluster.WaitFor(ctx, timeout, 250*time.Millisecond, func(ctx context.Context) error {
 			if running, state, err := cl.Running(ctx, p.Name); err == nil && !running {
-				return &stopErr{fmt.Errorf("node %s exited (%s)", p.Name, state)}
+				return cluster.Final(fmt.Errorf("node %s exited (%s)", p.Name, state))
 			}
 			return sys.Ready(ctx, p.Addr)
 		})
-		var se *stopErr
-		if err != nil || errors.As(err, &se) {
+		if err != nil {
 			logs, _ := cl.Logs(context.WithoutCancel(ctx), p.Name, 15)
 			return fmt.Errorf("node %s not ready: %w\nlast lines of its log:\n%s", p.Name, err, logs)
 		}
 	}
 	return nil
 }
-
-type stopErr struct{ error }
 
 // faultSpecs turns the scenario's plan into the nemesis' specs, numbered
 // from 1 in time order.
