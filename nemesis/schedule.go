@@ -25,16 +25,6 @@ const (
 // Shapes lists the partition shapes the lab knows.
 var Shapes = []string{ShapeIsolate, ShapeLeader, ShapeMajorityMinority, ShapeRandomHalves, ShapeMajoritiesRing, ShapeBridge, ShapeGroups, ShapeOneWay}
 
-// Occurrence is one planned fault: what, and when relative to the start of
-// the workload.
-type Occurrence struct {
-	ID         int
-	Kind       string
-	Shape      string
-	Node       string // for isolate; empty means chosen from the seed
-	Start, End time.Duration
-}
-
 // Recorder takes history events; *history.Writer is one.
 type Recorder interface {
 	Append(history.Event) error
