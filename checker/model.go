@@ -42,9 +42,6 @@ type partition struct {
 	// method ("refuted" or "zones").
 	decided Verdict
 	method  string
-	// explain tells the story of an invalid partition, if the model has a
-	// better one than the generic account; nil otherwise.
-	explain func() *Anomaly
 	// vizModel is the model with a wildcard initial state, for drawing a
 	// window cut out of a long partition; nil if the model has none.
 	vizModel *porcupine.Model

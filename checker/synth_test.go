@@ -23,14 +23,13 @@ type synthSpec struct {
 }
 
 type synthOp struct {
-	proc             int64
-	key              string
-	f                string
-	in, out          history.Value
-	typ              history.Type
-	call, lp, ret    int64
-	takesEffect      bool
-	invokeAt, doneAt int64
+	proc          int64
+	key           string
+	f             string
+	in, out       history.Value
+	typ           history.Type
+	call, lp, ret int64
+	takesEffect   bool
 }
 
 func synthHistory(s synthSpec) []history.Event {

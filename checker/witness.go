@@ -50,10 +50,9 @@ func witnessRegister(rs []rop) bool {
 		readsOf: map[int32][]int{}, casOf: map[int32][]int{}, failOf: map[int32][]int{},
 		writerOf: map[int32]int{}, observedBy: map[int32]bool{}, writes: map[int]bool{}, left: map[int32]int{}, lastObs: map[int32]int64{}, firstObs: map[int32]int64{}, busy: map[int]bool{}}
 	type ev struct {
-		t    int64
-		ret  bool
-		i    int
-		call int64
+		t   int64
+		ret bool
+		i   int
 	}
 	var evs []ev
 	for i := range rs {

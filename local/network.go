@@ -313,9 +313,3 @@ func deleteHostLink(name string) (bool, error) {
 	})
 	return deleted, err
 }
-
-// hostLinkExists reports whether the host has a link of that name.
-func hostLinkExists(name string) bool {
-	_, err := net.InterfaceByName(name)
-	return err == nil
-}

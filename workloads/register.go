@@ -59,7 +59,6 @@ type ticket struct {
 // session holds the state shared by the clients of one run.
 type session struct {
 	cfg      Register
-	sys      systems.Registers
 	rec      Recorder
 	clock    *history.Clock
 	nextProc atomic.Int64
@@ -78,7 +77,7 @@ func (r Register) Run(ctx context.Context, sys systems.Registers, rec Recorder, 
 	if r.Concurrency < 1 || r.Rate <= 0 || r.Keys < 1 || len(r.Nodes) == 0 {
 		return Stats{}, fmt.Errorf("register workload: bad configuration %+v", r)
 	}
-	s := &session{cfg: r, sys: sys, rec: rec, clock: clock, counters: make([]atomic.Int64, r.Keys), last: map[int]int64{}}
+	s := &session{cfg: r, rec: rec, clock: clock, counters: make([]atomic.Int64, r.Keys), last: map[int]int64{}}
 	s.nextProc.Store(int64(r.Concurrency))
 	interval := time.Duration(float64(time.Second) / r.Rate)
 	s.stats.Interval = interval
