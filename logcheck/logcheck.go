@@ -53,20 +53,43 @@ type Finding struct {
 	Text string `json:"text"`
 }
 
+// Patterns are what a system's log lines say about its own life: the
+// system under test gives them (systems.Instance.LogPatterns); panics, fatal
+// errors and data races are found in every system's log without them.
+type Patterns struct {
+	// Leader are substrings of a line that says a node became leader.
+	Leader []string
+	// Start are substrings of the line a node logs when its process starts:
+	// every start after the first is a restart.
+	Start []string
+	// Restarting are substrings of a line that says a node restarts from
+	// its data directory (a restart even if it is the log's first start).
+	Restarting []string
+}
+
+func containsAny(t string, subs []string) bool {
+	for _, s := range subs {
+		if s != "" && strings.Contains(t, s) {
+			return true
+		}
+	}
+	return false
+}
+
 // maxLine bounds the length of a line read; longer lines are cut.
 const maxLine = 1 << 20
 
 var termRE = regexp.MustCompile(`\bterm (\d+)`)
 
 // Check scans one node's log.
-func Check(r io.Reader, node string) ([]Finding, error) {
+func Check(r io.Reader, node string, p Patterns) ([]Finding, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), maxLine)
 	var out []Finding
 	starts := 0
 	for n := 1; sc.Scan(); n++ {
 		ts, text := splitTime(sc.Text())
-		kind, ok := classify(text)
+		kind, ok := classify(text, p)
 		if kind == "start" {
 			starts++
 			if starts == 1 {
@@ -99,28 +122,28 @@ func Check(r io.Reader, node string) ([]Finding, error) {
 }
 
 // CheckFile scans the log at path as node's.
-func CheckFile(path, node string) ([]Finding, error) {
+func CheckFile(path, node string, p Patterns) ([]Finding, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return Check(f, node)
+	return Check(f, node, p)
 }
 
 // CheckDir scans every *.log file of dir, the node being the file's name
 // without ".log", and returns the findings ordered by time (lines without
 // a time keep their place after the timed ones of their node). A missing
 // dir is no finding and no error.
-func CheckDir(dir string) ([]Finding, error) {
+func CheckDir(dir string, p Patterns) ([]Finding, error) {
 	paths, err := filepath.Glob(filepath.Join(dir, "*.log"))
 	if err != nil {
 		return nil, err
 	}
 	var out []Finding
 	var errs []error
-	for _, p := range paths {
-		fs, err := CheckFile(p, strings.TrimSuffix(filepath.Base(p), ".log"))
+	for _, path := range paths {
+		fs, err := CheckFile(path, strings.TrimSuffix(filepath.Base(path), ".log"), p)
 		out = append(out, fs...)
 		if err != nil {
 			errs = append(errs, err)
@@ -138,7 +161,7 @@ func CheckDir(dir string) ([]Finding, error) {
 
 // classify says what a line (without Docker's timestamp) shows; the pseudo
 // kinds "start" and "restarting" are resolved by [Check].
-func classify(text string) (Kind, bool) {
+func classify(text string, p Patterns) (Kind, bool) {
 	t := strings.TrimSpace(text)
 	switch {
 	case strings.Contains(t, "WARNING: DATA RACE"):
@@ -157,11 +180,11 @@ func classify(text string) (Kind, bool) {
 		}
 	}
 	switch {
-	case strings.Contains(t, "elected leader"), strings.Contains(t, "became leader"):
+	case containsAny(t, p.Leader):
 		return LeaderChange, true
-	case strings.Contains(t, "starting an etcd server"):
+	case containsAny(t, p.Start):
 		return "start", false
-	case strings.Contains(t, "restarting local member"):
+	case containsAny(t, p.Restarting):
 		return "restarting", true
 	}
 	return "", false

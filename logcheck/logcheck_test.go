@@ -8,6 +8,13 @@ import (
 	"time"
 )
 
+// testPatterns are etcd's, as systems/etcd gives them.
+var testPatterns = Patterns{
+	Leader:     []string{"elected leader", "became leader"},
+	Start:      []string{"starting an etcd server"},
+	Restarting: []string{"restarting local member"},
+}
+
 func TestCheck(t *testing.T) {
 	const ts = "2026-11-21T06:46:43.5Z "
 	tests := []struct {
@@ -29,7 +36,7 @@ func TestCheck(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fs, err := Check(strings.NewReader(tt.in), "n1")
+			fs, err := Check(strings.NewReader(tt.in), "n1", testPatterns)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -58,7 +65,7 @@ func kinds(ks []Kind) []string {
 func TestCheckFields(t *testing.T) {
 	in := "2026-11-21T06:46:43.5Z {\"msg\":\"raft.node: aa elected leader bb at term 12\"}\n" +
 		`{"level":"fatal","ts":"2026-11-21T06:46:44.25Z","msg":"<script>x</script>"}` + "\n"
-	fs, err := Check(strings.NewReader(in), "n2")
+	fs, err := Check(strings.NewReader(in), "n2", testPatterns)
 	if err != nil || len(fs) != 2 {
 		t.Fatalf("Check=%v, %v; want 2 findings", fs, err)
 	}
@@ -72,7 +79,7 @@ func TestCheckFields(t *testing.T) {
 		t.Errorf("second=%+v, want time %v and the line as it was", fs[1], want)
 	}
 	long := strings.Repeat("é", MaxText)
-	fs, _ = Check(strings.NewReader("panic: "+long), "n1")
+	fs, _ = Check(strings.NewReader("panic: "+long), "n1", testPatterns)
 	if len(fs) != 1 || len(fs[0].Text) > MaxText+len("…") || !strings.HasSuffix(fs[0].Text, "…") {
 		t.Errorf("long line not clipped: %d bytes", len(fs[0].Text))
 	}
@@ -82,11 +89,11 @@ func TestCheckDir(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "n1.log"), []byte("2026-11-21T06:46:45Z WARNING: DATA RACE\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "n2.log"), []byte("2026-11-21T06:46:44Z panic: x\n"), 0o644)
-	fs, err := CheckDir(dir)
+	fs, err := CheckDir(dir, testPatterns)
 	if err != nil || len(fs) != 2 || fs[0].Node != "n2" || fs[1].Node != "n1" {
 		t.Fatalf("CheckDir=%+v, %v; want n2's panic then n1's race", fs, err)
 	}
-	if fs, err := CheckDir(filepath.Join(dir, "missing")); err != nil || len(fs) != 0 {
+	if fs, err := CheckDir(filepath.Join(dir, "missing"), testPatterns); err != nil || len(fs) != 0 {
 		t.Errorf("CheckDir(missing)=%v, %v; want nothing", fs, err)
 	}
 }

@@ -42,8 +42,6 @@ type skew struct {
 	done chan struct{}
 }
 
-var _ Nemesis = (*Clocks)(nil)
-
 // NewClocks returns a clock nemesis over nodes. log may be nil.
 func NewClocks(nodes Nodes, log *slog.Logger) *Clocks {
 	if log == nil {

@@ -14,10 +14,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lab-chaos/lab/cluster"
 	"github.com/lab-chaos/lab/internal/labtest"
+	"github.com/lab-chaos/lab/internal/systest"
 	"github.com/lab-chaos/lab/internal/vdso"
 	"github.com/lab-chaos/lab/nemesis"
+	"github.com/lab-chaos/lab/runtime"
+	"github.com/lab-chaos/lab/runtime/docker"
 	"github.com/lab-chaos/lab/systems"
 	"github.com/lab-chaos/lab/systems/etcd"
 )
@@ -257,7 +259,7 @@ func BenchmarkClockBumpReset(b *testing.B) {
 
 // etcdNode is one etcd node in Docker, as the nemesis sees it.
 type etcdNode struct {
-	cl   *cluster.Cluster
+	cl   runtime.Runtime
 	peer systems.Peer
 }
 
@@ -298,36 +300,22 @@ func etcdSkew(t *testing.T, ctx context.Context, addr netip.Addr) time.Duration 
 // reads its own clock from its HTTP Date header; etcd serves a write and a
 // read while skewed.
 func TestClockSkewsEtcdInDocker(t *testing.T) {
-	d := labtest.Docker(t)
+	labtest.Docker(t)
 	labtest.Root(t)
 	if err := vdso.Check(); err != nil {
 		t.Skipf("clock skew is not possible here: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	sys := &etcd.Etcd{BuildOutput: os.Stderr}
-	im := sys.Image()
-	if _, err := cluster.EnsureImage(ctx, d, im, os.Stderr); err != nil {
-		t.Fatal(err)
-	}
-	runID := "test-clock-" + time.Now().UTC().Format("150405.000")
-	cl, err := cluster.New(ctx, d, runID)
+	inst, err := etcd.System{}.Open(systems.Config{BuildOutput: os.Stderr})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := cl.Close(context.Background()); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
-	peer := systems.Peer{Name: "n1", Addr: cl.AddressOf(0)}
-	if err := cl.Start(ctx, sys.Nodes(im.Tag(), []systems.Peer{peer}, runID)); err != nil {
-		t.Fatal(err)
-	}
-	if err := cluster.WaitFor(ctx, 60*time.Second, 200*time.Millisecond, func(ctx context.Context) error { return sys.Ready(ctx, peer.Addr) }); err != nil {
-		logs, _ := cl.Logs(ctx, peer.Name, 20)
-		t.Fatalf("n1 not ready: %v\n%s", err, logs)
-	}
+	sys := inst.(*etcd.Etcd)
+	drv := &docker.Driver{}
+	defer drv.Close()
+	c := systest.Start(ctx, t, drv, sys, systest.RunID("test-clock"), "n1")
+	cl, peer := c.RT, c.Peers[0]
 	client, err := sys.RegisterClient(ctx, peer, systems.Linearizable)
 	if err != nil {
 		t.Fatal(err)

@@ -143,8 +143,6 @@ type applied interface {
 	heal() error
 }
 
-var _ Nemesis = (*Packets)(nil)
-
 // NewPackets returns a packet fault injector over nodes.
 func NewPackets(nodes Nodes, log *slog.Logger) *Packets {
 	if log == nil {
@@ -153,7 +151,7 @@ func NewPackets(nodes Nodes, log *slog.Logger) *Packets {
 	return &Packets{
 		nodes:     nodes,
 		log:       log,
-		haveNetem: func() bool { return probe.Netem().OK },
+		haveNetem: probeNetem,
 		features: sync.OnceValue(func() map[string]probe.Check {
 			m := map[string]probe.Check{}
 			for _, c := range []probe.Check{probe.Numgen(), probe.NFQueueTarget(), probe.NFQueue(), probe.HTB()} {
@@ -389,3 +387,6 @@ func (p *Packets) Active() []int {
 func (p *Packets) HealAll(ctx context.Context) error {
 	return healEach(ctx, p.Active(), p.Heal)
 }
+
+// probeNetem asks the kernel whether it has sch_netem.
+func probeNetem() bool { return probe.Netem().OK }

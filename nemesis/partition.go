@@ -102,8 +102,6 @@ type nsTable struct {
 	table *nftables.Table
 }
 
-var _ Nemesis = (*Partitioner)(nil)
-
 // NewPartitioner returns a partitioner over nodes.
 func NewPartitioner(nodes Nodes) *Partitioner {
 	return &Partitioner{nodes: nodes, active: map[int][]*nsTable{}}

@@ -2,14 +2,17 @@ package reports
 
 import (
 	"bytes"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/lab-chaos/lab/rundir"
 )
 
 // IndexFile is the store's index of runs, written by [WriteIndex].
@@ -28,18 +31,6 @@ type IndexEntry struct {
 	Anomalies int
 	// Report says whether the run directory has report.html.
 	Report bool
-}
-
-// results is the part of a run's results.json the index reads.
-type results struct {
-	Verdict   string            `json:"valid"`
-	Counts    struct{ Ops int } `json:"counts"`
-	Anomalies []json.RawMessage `json:"anomalies"`
-	Run       struct {
-		Scenario string    `json:"scenario"`
-		Seed     uint64    `json:"seed"`
-		Started  time.Time `json:"started"`
-	} `json:"run"`
 }
 
 // ReadIndex lists the runs of store: every directory store/<scenario>/<run>
@@ -63,9 +54,9 @@ func ReadIndex(store string) ([]IndexEntry, error) {
 		if fi, err := os.Stat(filepath.Join(d, HTMLFile)); err == nil && fi.Mode().IsRegular() {
 			e.Report = true
 		}
-		b, err := os.ReadFile(filepath.Join(d, "results.json"))
-		if err != nil {
-			if _, herr := os.Stat(filepath.Join(d, "history.jsonl")); herr != nil {
+		r, err := rundir.ReadSummary(d)
+		if errors.Is(err, fs.ErrNotExist) {
+			if _, herr := os.Stat(filepath.Join(d, rundir.History)); herr != nil {
 				continue // not a run directory
 			}
 			if fi, err := os.Stat(d); err == nil {
@@ -74,8 +65,7 @@ func ReadIndex(store string) ([]IndexEntry, error) {
 			out = append(out, e)
 			continue
 		}
-		var r results
-		if json.Unmarshal(b, &r) == nil {
+		if err == nil {
 			switch r.Verdict {
 			case Valid, Invalid, Unknown:
 				e.Verdict = r.Verdict

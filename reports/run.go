@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/lab-chaos/lab/checker"
 	"github.com/lab-chaos/lab/history"
 	"github.com/lab-chaos/lab/logcheck"
 )
@@ -63,20 +64,8 @@ type Run struct {
 	Files []string
 }
 
-// Anomaly is one violation the checker found.
-type Anomaly struct {
-	// Kind names the anomaly, such as "stale read" or "not linearizable".
-	Kind string
-	// Key is the key it concerns, if any.
-	Key string
-	// Time is when it was observed, in nanoseconds since the start of the
-	// run (typically the completion of the offending operation).
-	Time int64
-	// Summary says in plain words what happened.
-	Summary string
-	// Ops are the operations involved.
-	Ops []history.Op
-}
+// Anomaly is one violation the checker found: the checker's own type.
+type Anomaly = checker.Anomaly
 
 // File names [Write] produces inside a run directory. Each plot is written
 // as PNG and as SVG (the same name ending in .svg).

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -30,10 +32,15 @@ func (p *progress) observe(e history.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if e.Process == history.Nemesis {
+		// Only a fault's start and end change what is in effect: the
+		// observations recorded meanwhile (who leads, a node's clock)
+		// carry the fault's ID too, and once ended the line said "none"
+		// inside a partition.
 		if e.Fault != nil {
-			if e.F == history.FaultStart && e.Fault.Error == "" {
-				p.faults[e.Fault.ID] = e.Fault.Shape + " " + e.Fault.Detail
-			} else {
+			switch {
+			case e.F == history.FaultStart && e.Fault.Error == "":
+				p.faults[e.Fault.ID] = e.Fault.Kind + " " + e.Fault.Detail
+			case e.F == history.FaultEnd:
 				delete(p.faults, e.Fault.ID)
 			}
 		}
@@ -55,8 +62,8 @@ func (p *progress) line(elapsed, total time.Duration) string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var fs []string
-	for _, f := range p.faults {
-		fs = append(fs, f)
+	for _, id := range slices.Sorted(maps.Keys(p.faults)) {
+		fs = append(fs, fmt.Sprintf("%d: %s", id, p.faults[id]))
 	}
 	fault := "none"
 	if len(fs) > 0 {

@@ -4,119 +4,136 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/lab-chaos/lab/checker"
 	"github.com/lab-chaos/lab/history"
 	"github.com/lab-chaos/lab/logcheck"
 	"github.com/lab-chaos/lab/reports"
-	"github.com/lab-chaos/lab/scenarios"
-	"github.com/lab-chaos/lab/systems"
+	"github.com/lab-chaos/lab/rundir"
+	"github.com/lab-chaos/lab/workloads"
 )
 
-// Results is results.json: the checker's result and what the run knew.
-type Results struct {
-	checker.Result
-	Run RunInfo `json:"run"`
-}
-
-// RunInfo describes the run in results.json.
-type RunInfo struct {
-	ID          string    `json:"id"`
-	Scenario    string    `json:"scenario"`
-	Seed        uint64    `json:"seed"`
-	System      string    `json:"system"`
-	Started     time.Time `json:"started"`
-	Interrupted bool      `json:"interrupted"`
-	Command     string    `json:"command"`
-	// Offered, Started, Late and Skipped say how well the rate was held.
-	Offered int64 `json:"ops_offered"`
-	Begun   int64 `json:"ops_started"`
-	Late    int64 `json:"ops_late"`
-	Skipped int64 `json:"ops_skipped"`
-	// Truncated is set if the history's last line was cut short.
-	Truncated bool `json:"history_truncated,omitempty"`
-}
-
-// checkAndReport reads the history back from disk (what a later `lab check`
-// would see), checks it and writes results.json, history.html and the
-// reports.
-func checkAndReport(ctx context.Context, dir string, sc *scenarios.Scenario, sys systems.System, opt Options, out Outcome, began time.Time) (checker.Result, error) {
-	events, truncated, err := history.ReadFile(filepath.Join(dir, "history.jsonl"))
-	if err != nil {
-		return checker.Result{Verdict: checker.Unknown}, fmt.Errorf("read back history: %w", err)
+// check reads the history back from disk (what a later `lab check` would
+// see), checks it with the workload's model and writes results.json,
+// history.html and the reports. A check that fails is a lab failure, and
+// the report still says what the run did.
+func (r *run) check(ctx context.Context) error {
+	ctx = context.WithoutCancel(ctx)
+	t := time.Now()
+	if r.out.Interrupted {
+		r.say("interrupted: faults healed; checking what was recorded")
+	} else {
+		r.say("checking the history")
 	}
-	res, err := checker.Check(ctx, events, checker.Options{Model: "cas-register", Timeout: opt.CheckTimeout})
+	events, truncated, err := history.ReadFile(r.dir.Path(rundir.History))
 	if err != nil {
-		return checker.Result{Verdict: checker.Unknown}, fmt.Errorf("check: %w", err)
+		return fmt.Errorf("read back history: %w", err)
 	}
-	if out.Interrupted && res.Verdict == checker.Valid {
+	res, cerr := checker.Check(ctx, events, checker.Options{Model: r.wl.Model(), Timeout: r.opt.CheckTimeout})
+	if cerr != nil {
+		res = checker.Result{Verdict: checker.Unknown, Reason: "the check failed: " + cerr.Error()}
+	}
+	if r.out.Interrupted && res.Verdict == checker.Valid {
 		// An anomaly found in a prefix is real; a clean prefix proves
 		// nothing about the run that was asked for.
 		res.Verdict = checker.Unknown
 		res.Reason = joinNote(res.Reason, "the run was interrupted; the recorded prefix is linearizable")
 	}
-	systemDesc := fmt.Sprintf("%s %s, %d nodes", sys.Name(), sys.Version(), sc.System.Nodes)
-	command := opt.Command
-	if command == "" {
-		command = fmt.Sprintf("lab run %s --seed %d", sc.Path, sc.Seed)
+	r.out.Timings.Check = time.Since(t)
+	r.out.Result, r.out.Verdict = res, res.Verdict
+	if err := r.writeResults(events, res, truncated, cerr); err != nil {
+		return err
 	}
-	info := RunInfo{
-		ID: out.RunID, Scenario: sc.Name, Seed: sc.Seed, System: systemDesc, Started: began,
-		Interrupted: out.Interrupted, Command: command,
+	if cerr != nil {
+		return fmt.Errorf("check: %w", cerr)
+	}
+	return nil
+}
+
+func (r *run) systemDesc() string {
+	return fmt.Sprintf("%s %s, %d nodes", r.sys.kind.Name(), r.sys.inst.Version(), r.sc.System.Nodes)
+}
+
+func (r *run) command() string {
+	if r.opt.Command != "" {
+		return r.opt.Command
+	}
+	return fmt.Sprintf("lab run %s --seed %d", r.sc.Path, r.sc.Seed)
+}
+
+// writeResults writes results.json, history.html and the reports.
+func (r *run) writeResults(events []history.Event, res checker.Result, truncated bool, cerr error) error {
+	sc, out := r.sc, r.out
+	info := rundir.RunInfo{
+		ID: out.RunID, Scenario: sc.Name, Seed: sc.Seed, System: r.systemDesc(), Started: r.began,
+		Interrupted: out.Interrupted, Command: r.command(), Settings: r.sys.inst.Settings(),
 		Offered: out.Stats.Offered, Begun: out.Stats.Started, Late: out.Stats.Late, Skipped: out.Stats.Skipped,
 		Truncated: truncated,
 	}
-	if err := writeJSON(filepath.Join(dir, "results.json"), Results{Result: res, Run: info}); err != nil {
-		return res, err
+	if cerr != nil {
+		info.CheckError = cerr.Error()
 	}
-	if f, err := os.Create(filepath.Join(dir, "history.html")); err == nil {
+	if err := r.dir.WriteJSON(rundir.Results, rundir.ResultsFile{Result: res, Run: info}); err != nil {
+		return err
+	}
+	if f, err := os.Create(r.dir.Path(rundir.Picture)); err == nil {
 		verr := checker.WriteVisualization(f, events, res)
 		cerr := f.Close()
 		if verr != nil || cerr != nil {
-			opt.Log.Warn("history.html", "err", verr, "close", cerr)
+			r.opt.Log.Warn("history.html", "err", verr, "close", cerr)
 		}
 	}
 	// Time zero of the history is when the workload began, FirstOp after
 	// the run itself began.
-	zero := began.Add(out.Timings.FirstOp)
+	zero := r.began.Add(out.Timings.FirstOp)
+	wenv := r.workloadEnvForReport()
 	run := &reports.Run{
-		Scenario: sc.Name, ScenarioFile: sc.Path, Seed: sc.Seed, System: systemDesc,
-		Nodes: sc.NodeNames(), Workload: describeWorkload(sc), Command: command,
+		Scenario: sc.Name, ScenarioFile: sc.Path, Seed: sc.Seed, System: r.systemDesc(),
+		Nodes: sc.NodeNames(), Workload: r.wl.Describe(wenv), Command: r.command(),
 		Started: zero, Wall: time.Since(zero), Events: events,
 		Verdict: string(res.Verdict), VerdictNote: res.Reason,
-		Files: []string{"results.json", "history.html", "history.jsonl", "scenario.yaml"},
+		Files: []string{rundir.Results, rundir.Picture, rundir.History, rundir.Scenario},
 	}
 	for _, n := range sc.NodeNames() {
-		run.Files = append(run.Files, "logs/"+n+".log")
+		run.Files = append(run.Files, rundir.Logs+"/"+n+".log")
 	}
-	for _, a := range res.Anomalies {
-		run.Anomalies = append(run.Anomalies, reports.Anomaly{Kind: a.Kind, Key: a.Key, Time: a.Time, Summary: a.Summary, Ops: a.Ops})
-	}
-	run.Logs, run.LogsChecked = checkLogs(dir, opt)
+	run.Anomalies = res.Anomalies
+	run.Logs, run.LogsChecked = r.checkLogs()
 	run.Notes = rateNotes(out)
+	for _, s := range r.sys.inst.Settings() {
+		run.Notes = append(run.Notes, "System setting: "+s+".")
+	}
 	if out.Interrupted {
 		run.Notes = append(run.Notes, "The run was interrupted before its end; faults were healed at once and what was recorded was checked.")
 	}
 	if truncated {
 		run.Notes = append(run.Notes, "The history's last line was cut short (the lab was killed while writing it) and was left out.")
 	}
-	if err := reports.Write(dir, run); err != nil {
-		return res, fmt.Errorf("report: %w", err)
+	if cerr != nil {
+		run.Notes = append(run.Notes, "The check itself failed, so the verdict is unknown: "+cerr.Error())
 	}
-	if err := reports.WriteIndex(opt.Store); err != nil {
-		opt.Log.Warn("store index", "err", err)
+	if err := reports.Write(string(r.dir), run); err != nil {
+		return fmt.Errorf("report: %w", err)
 	}
-	return res, nil
+	if err := reports.WriteIndex(r.opt.Store); err != nil {
+		r.opt.Log.Warn("store index", "err", err)
+	}
+	return nil
 }
 
-// checkLogs runs the log checker over the node logs the runner saved in
-// dir/logs. It reports whether the logs could be read.
-func checkLogs(dir string, opt Options) ([]logcheck.Finding, bool) {
-	fs, err := logcheck.CheckDir(filepath.Join(dir, "logs"))
+func (r *run) workloadEnvForReport() workloads.Env {
+	sc := r.sc
+	return workloads.Env{Rate: sc.Workload.Rate, Concurrency: sc.Workload.Concurrency, Timeout: time.Duration(sc.Workload.Timeout), Params: sc.Workload.Params}
+}
+
+// checkLogs runs the log checker over the node logs saved in the run
+// directory, with the system's own patterns. It reports whether the logs
+// could be read.
+func (r *run) checkLogs() ([]logcheck.Finding, bool) {
+	fs, err := logcheck.CheckDir(r.dir.Path(rundir.Logs), r.sys.inst.LogPatterns())
 	if err != nil {
-		opt.Log.Warn("log check", "err", err)
+		r.opt.Log.Warn("log check", "err", err)
 	}
 	return fs, err == nil
 }

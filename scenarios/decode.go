@@ -24,6 +24,8 @@ type decoder struct {
 	// bad holds the field paths whose values were rejected or are missing,
 	// so that checks across fields skip them instead of piling up errors.
 	bad map[string]bool
+	// vocab names the kinds of system, workload and fault.
+	vocab Vocabulary
 }
 
 // add records a problem with the value at node n (nil when there is no node)
@@ -119,7 +121,7 @@ func (d *decoder) plain(n *yaml.Node, path string) bool {
 
 // typeExamples completes the hint for a value of the wrong type.
 var typeExamples = map[string]string{
-	"a string":       `, such as "etcd"`,
+	"a string":       `, such as "n1"`,
 	"a whole number": ", such as 3",
 	"a number":       ", such as 50 or 2.5",
 	"true or false":  "",

@@ -24,5 +24,6 @@
 //  4. The nemesis schedules each [Fault] from [Fault.Occurrences], and binds
 //     clients to [Scenario.NodeNames] round robin.
 //
-// This package imports nothing of the lab's own.
+// This package imports nothing of the lab's own but internal/seed, which
+// names the random streams (the random plan is one).
 package scenarios

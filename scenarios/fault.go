@@ -2,9 +2,10 @@ package scenarios
 
 import (
 	"cmp"
-	"math/rand/v2"
 	"slices"
 	"time"
+
+	"github.com/lab-chaos/lab/internal/seed"
 )
 
 // maxOccurrences bounds how many times one fault may occur, so that a tiny
@@ -78,7 +79,7 @@ func (s *Scenario) Plan() []Planned {
 	if len(s.Faults) == 0 {
 		return nil
 	}
-	rng := rand.New(rand.NewPCG(s.Seed, 2))
+	rng := seed.Plan.Rand(s.Seed)
 	mean := float64(s.Schedule.MeanInterval)
 	t := time.Duration(0)
 	for len(out) < maxOccurrences {

@@ -12,55 +12,11 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// KnownSystems lists the systems under test the lab can start, by the name a
-// scenario gives in system.name. Adding a system is one line here.
-var KnownSystems = []string{"etcd"}
-
-// Shapes of a partition fault, by the name a scenario gives in faults[].shape.
-const (
-	// ShapeIsolate cuts one node off from all the others.
-	ShapeIsolate = "isolate"
-	// ShapeMajorityMinority splits the nodes into a majority and a minority.
-	ShapeMajorityMinority = "majority-minority"
-	// ShapeRandomHalves splits the nodes into two random halves.
-	ShapeRandomHalves = "random-halves"
-	// ShapeMajoritiesRing lets each node see a majority, but no two nodes
-	// the same majority.
-	ShapeMajoritiesRing = "majorities-ring"
-)
-
-// Values a scenario may use for the enumerated fields.
+// Values a scenario may use for the enumerated fields of its own; the
+// kinds of system, workload and fault come from the [Vocabulary].
 var (
-	// KnownWorkloads lists the workloads, by workload.name.
-	KnownWorkloads = []string{"register"}
-	// KnownReads lists the read consistencies, by workload.reads.
-	KnownReads = []string{"linearizable", "serializable"}
-	// KnownFaults lists the fault kinds, by faults[].kind.
-	KnownFaults = []string{"partition", "kill", "stop", "pause", "packet", "clock"}
-	// KnownShapes lists the partition shapes, by faults[].shape.
-	KnownShapes = []string{ShapeIsolate, ShapeLeader, ShapeMajorityMinority, ShapeRandomHalves, ShapeMajoritiesRing, ShapeBridge, ShapeGroups, ShapeOneWay}
-	// KnownModes lists how a partition fails, by faults[].mode.
-	KnownModes = []string{"silent", "fast-fail"}
-	// KnownTargets lists whom a process, packet or clock fault hits, by
-	// faults[].target.
-	KnownTargets = []string{"one", "minority", "majority", "all", "leader", "nodes"}
-	// KnownRuntimes lists what can run the nodes, by runtime.
-	KnownRuntimes = []string{"docker", "local"}
 	// KnownScheduleModes lists the schedule modes, by schedule.mode.
 	KnownScheduleModes = []string{"fixed", "random"}
-)
-
-// More partition shapes.
-const (
-	// ShapeLeader isolates the node that leads when the fault starts.
-	ShapeLeader = "leader"
-	// ShapeBridge cuts two halves apart but for one node that sees both.
-	ShapeBridge = "bridge"
-	// ShapeGroups cuts between the groups the scenario names.
-	ShapeGroups = "groups"
-	// ShapeOneWay drops what the from nodes send to the to nodes, while
-	// the other direction flows: a grudge.
-	ShapeOneWay = "one-way"
 )
 
 // Scenario is one scenario file: a system under test, a workload run against
@@ -93,9 +49,10 @@ type Scenario struct {
 	FinalReads bool `yaml:"final_reads"`
 	// Schedule says how faults are timed; default fixed.
 	Schedule Schedule `yaml:"schedule"`
-	// Runtime runs the nodes: "docker" (default; containers on a private
-	// network) or "local" (processes in network namespaces the lab makes;
-	// no Docker needed, root is).
+	// Runtime runs the nodes: one of the vocabulary's runtimes, such as
+	// "docker" (default; containers on a private network) or "local"
+	// (processes in network namespaces the lab makes; no Docker needed,
+	// root is).
 	Runtime string `yaml:"runtime"`
 	// Path is the file the scenario came from.
 	Path string `yaml:"-"`
@@ -103,23 +60,24 @@ type Scenario struct {
 
 // System is the system under test.
 type System struct {
-	// Name is one of [KnownSystems]; required.
+	// Name is the name of one of the vocabulary's systems; required.
 	Name string `yaml:"name"`
-	// Nodes is how many nodes to start, named n1..nN; 3 or 5 for etcd,
-	// default 3.
+	// Nodes is how many nodes to start, named n1..nN; one of the system's
+	// node counts, default 3.
 	Nodes int `yaml:"nodes"`
-	// Version is informational only; default "".
+	// Version is the server version to run; empty for the system's
+	// default. The system refuses a version it cannot build.
 	Version string `yaml:"version,omitempty"`
+	// Params are the system's own settings, as it decoded them.
+	Params any `yaml:"-"`
 }
 
 // Workload is the client load: Concurrency client processes, spread over the
-// nodes round robin, issuing Rate operations per second in total on Keys
-// registers.
+// nodes round robin, issuing Rate operations per second in total.
 type Workload struct {
-	// Name is one of [KnownWorkloads]; default "register".
+	// Name is the name of one of the vocabulary's workloads; default
+	// "register".
 	Name string `yaml:"name"`
-	// Keys is how many registers; default 8, 1..10000.
-	Keys int `yaml:"keys"`
 	// Rate is operations per second in total; default 50, >0 and <= 10000.
 	Rate float64 `yaml:"rate"`
 	// Concurrency is client processes in total; default 6, 1..1000.
@@ -127,31 +85,16 @@ type Workload struct {
 	// Timeout bounds each operation; default 1s, 10ms..1m. An operation
 	// that times out has an unknown outcome.
 	Timeout Duration `yaml:"timeout"`
-	// Reads is the read consistency, one of [KnownReads]; default
-	// "linearizable".
-	Reads string `yaml:"reads"`
-	// Mix weighs the operations against each other.
-	Mix Mix `yaml:"mix"`
-}
-
-// Mix holds relative weights of reads, writes and compare-and-sets; default
-// 2, 1, 1. All are >= 0 and their sum is > 0.
-type Mix struct {
-	Read  float64 `yaml:"read"`
-	Write float64 `yaml:"write"`
-	CAS   float64 `yaml:"cas"`
+	// Params are the workload's own settings (keys, read consistency, the
+	// mix of operations ...), as it decoded them.
+	Params any `yaml:"-"`
 }
 
 // Fault is one fault on a schedule: first at At, for Duration, then again
 // every Every, Times times in all. See [Fault.Occurrences].
 type Fault struct {
-	// Kind is one of [KnownFaults]; required.
+	// Kind is the name of one of the vocabulary's fault kinds; required.
 	Kind string `yaml:"kind"`
-	// Shape is one of [KnownShapes]; required.
-	Shape string `yaml:"shape"`
-	// Node is the node to isolate, for shape isolate only; empty means one
-	// chosen from the seed at run time.
-	Node string `yaml:"node,omitempty"`
 	// At is the first start, from the start of the workload; required,
 	// >= 0 and < time limit.
 	At Duration `yaml:"at"`
@@ -162,44 +105,12 @@ type Fault struct {
 	// Times is how many occurrences; default 1 without Every, and with Every
 	// as many as end by the time limit. Load always fills it in.
 	Times int `yaml:"times"`
-	// Mode is how a partition fails: "silent" (default; packets dropped,
-	// peers time out) or "fast-fail" (rejected, peers see errors at once).
-	Mode string `yaml:"mode,omitempty"`
-	// Groups are the sides of shape groups: no node talks to a node of
-	// another group; nodes in no group talk to all.
-	Groups [][]string `yaml:"groups,omitempty"`
-	// From and To are the nodes of shape one-way: the To nodes drop what
-	// the From nodes send them.
-	From []string `yaml:"from,omitempty"`
-	To   []string `yaml:"to,omitempty"`
-	// Clients are nodes that a partition also cuts off from the lab's own
-	// clients. By default the clients are never cut: each side's clients
-	// keep talking to their node.
-	Clients []string `yaml:"clients,omitempty"`
-	// Target is whom a kill, stop, pause, packet or clock fault hits, one
-	// of [KnownTargets]; default "one" (chosen from the seed).
-	Target string `yaml:"target,omitempty"`
-	// Nodes are the nodes of target "nodes".
-	Nodes []string `yaml:"nodes,omitempty"`
-	// Packet is what a packet fault does to the target's traffic.
-	Packet *Packet `yaml:"packet,omitempty"`
-	// Offset is how far a clock fault moves the target's wall clock
-	// (negative: back); Period, if set, strobes: the offset is applied and
-	// removed every period.
-	Offset Duration `yaml:"offset,omitempty"`
-	Period Duration `yaml:"period,omitempty"`
-}
-
-// Packet is a packet fault: each field set adds its effect to the traffic
-// the target exchanges with its peers.
-type Packet struct {
-	Delay     Duration `yaml:"delay,omitempty"`
-	Jitter    Duration `yaml:"jitter,omitempty"`
-	Loss      float64  `yaml:"loss,omitempty"`
-	Duplicate float64  `yaml:"duplicate,omitempty"`
-	Reorder   float64  `yaml:"reorder,omitempty"`
-	Corrupt   float64  `yaml:"corrupt,omitempty"`
-	Rate      string   `yaml:"rate,omitempty"`
+	// Params are what the kind decoded of its own fields (shape, target,
+	// offset, ...).
+	Params any `yaml:"-"`
+	// Line is where the fault starts in its file, for later errors about
+	// it (0 when unknown).
+	Line int `yaml:"-"`
 }
 
 // Schedule says how faults are timed: "fixed" (default) runs each fault at
@@ -217,7 +128,7 @@ type Window struct{ Start, End time.Duration }
 // Load reads the scenario file at path, parses it strictly, fills in defaults
 // and validates it. On failure the error is an [Errors] listing every problem
 // found.
-func Load(path string) (*Scenario, error) {
+func Load(path string, v Vocabulary) (*Scenario, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		msg := err.Error()
@@ -226,13 +137,13 @@ func Load(path string) (*Scenario, error) {
 		}
 		return nil, Errors{{File: path, Msg: "cannot read scenario: " + msg, Hint: "give the path of a scenario file, such as scenarios/partition.yaml"}}
 	}
-	return Parse(data, path)
+	return Parse(data, path, v)
 }
 
 // Parse is [Load] on data already read; name is the file name used in errors
 // and stored in Path.
-func Parse(data []byte, name string) (*Scenario, error) {
-	d := &decoder{file: name, bad: map[string]bool{}}
+func Parse(data []byte, name string, v Vocabulary) (*Scenario, error) {
+	d := &decoder{file: name, bad: map[string]bool{}, vocab: v}
 	s := d.parse(data)
 	if len(d.errs) > 0 {
 		sortErrors(d.errs)

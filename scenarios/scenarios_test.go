@@ -1,6 +1,11 @@
-package scenarios
+package scenarios_test
 
 import (
+	"github.com/lab-chaos/lab/nemesis"
+	"github.com/lab-chaos/lab/plugins"
+	"github.com/lab-chaos/lab/scenarios"
+	"github.com/lab-chaos/lab/workloads"
+
 	"errors"
 	"flag"
 	"os"
@@ -10,6 +15,15 @@ import (
 	"testing"
 	"time"
 )
+
+// vocab is the lab's own plugins: the scenarios in this folder and in
+// testdata name them.
+var vocab = plugins.Default().Vocabulary()
+
+func load(path string) (*scenarios.Scenario, error) { return scenarios.Load(path, vocab) }
+func parse(data []byte, name string) (*scenarios.Scenario, error) {
+	return scenarios.Parse(data, name, vocab)
+}
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/bad")
 
@@ -29,7 +43,7 @@ func TestLoadErrors(t *testing.T) {
 		{"bad-duration", []pos{{4, 13, "time_limit"}, {6, 12, "workload.timeout"}, {11, 15, "faults[0].duration"}, {12, 11, "recovery"}}},
 		{"out-of-range", []pos{{2, 7, "seed"}, {5, 10, "system.nodes"}, {7, 9, "workload.keys"}, {8, 9, "workload.rate"}, {9, 16, "workload.concurrency"}, {10, 12, "workload.timeout"}, {12, 5, "workload.mix"}, {15, 13, "time_limit"}, {16, 11, "recovery"}}},
 		{"bad-node", []pos{{9, 11, "faults[0].node"}, {14, 11, "faults[1].node"}}},
-		{"bad-enum", []pos{{3, 9, "system.name"}, {6, 9, "workload.name"}, {7, 10, "workload.reads"}, {10, 11, "faults[0].kind"}, {11, 12, "faults[0].shape"}}},
+		{"bad-enum", []pos{{3, 9, "system.name"}, {6, 9, "workload.name"}, {10, 11, "faults[0].kind"}}},
 		{"bad-name", []pos{{1, 7, "name"}, {4, 10, "recovery"}}},
 		{"duplicate-key", []pos{{8, 3, "workload.keys"}, {9, 1, "time_limit"}}},
 		{"multi-doc", []pos{{6, 1, ""}}},
@@ -45,13 +59,13 @@ func TestLoadErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join("testdata", "bad", tt.name+".yaml")
-			s, err := Load(path)
+			s, err := load(path)
 			if err == nil {
-				t.Fatalf("Load(%s)=%+v, want an error", path, s)
+				t.Fatalf("load(%s)=%+v, want an error", path, s)
 			}
-			var errs Errors
+			var errs scenarios.Errors
 			if !errors.As(err, &errs) {
-				t.Fatalf("Load(%s) error is %T, want Errors", path, err)
+				t.Fatalf("load(%s) error is %T, want Errors", path, err)
 			}
 			var got []pos
 			for _, e := range errs {
@@ -61,7 +75,7 @@ func TestLoadErrors(t *testing.T) {
 				got = append(got, pos{e.Line, e.Column, e.Field})
 			}
 			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("Load(%s) errors at\n%v, want\n%v\nerrors:\n%v", path, got, tt.want, err)
+				t.Errorf("load(%s) errors at\n%v, want\n%v\nerrors:\n%v", path, got, tt.want, err)
 			}
 			golden := filepath.Join("testdata", "bad", tt.name+".golden")
 			text := err.Error() + "\n"
@@ -75,7 +89,7 @@ func TestLoadErrors(t *testing.T) {
 				t.Fatalf("%v (run go test -update to create it)", rerr)
 			}
 			if text != string(want) {
-				t.Errorf("Load(%s) errors:\n%s\nwant (%s):\n%s", path, text, golden, want)
+				t.Errorf("load(%s) errors:\n%s\nwant (%s):\n%s", path, text, golden, want)
 			}
 		})
 	}
@@ -84,13 +98,13 @@ func TestLoadErrors(t *testing.T) {
 func TestErrorFormat(t *testing.T) {
 	tests := []struct {
 		name string
-		in   Error
+		in   scenarios.Error
 		want string
 	}{
-		{"full", Error{File: "a.yaml", Line: 3, Column: 5, Field: "faults[1].duration", Msg: `"12" is bad`, Hint: "fix it"}, `a.yaml:3:5: faults[1].duration: "12" is bad (hint: fix it)`},
-		{"no hint", Error{File: "a.yaml", Line: 3, Column: 5, Field: "name", Msg: "bad"}, "a.yaml:3:5: name: bad"},
-		{"no column", Error{File: "a.yaml", Line: 3, Msg: "bad"}, "a.yaml:3: bad"},
-		{"no position", Error{File: "a.yaml", Msg: "bad", Hint: "h"}, "a.yaml: bad (hint: h)"},
+		{"full", scenarios.Error{File: "a.yaml", Line: 3, Column: 5, Field: "faults[1].duration", Msg: `"12" is bad`, Hint: "fix it"}, `a.yaml:3:5: faults[1].duration: "12" is bad (hint: fix it)`},
+		{"no hint", scenarios.Error{File: "a.yaml", Line: 3, Column: 5, Field: "name", Msg: "bad"}, "a.yaml:3:5: name: bad"},
+		{"no column", scenarios.Error{File: "a.yaml", Line: 3, Msg: "bad"}, "a.yaml:3: bad"},
+		{"no position", scenarios.Error{File: "a.yaml", Msg: "bad", Hint: "h"}, "a.yaml: bad (hint: h)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -102,10 +116,10 @@ func TestErrorFormat(t *testing.T) {
 }
 
 func TestErrorsAs(t *testing.T) {
-	_, err := Parse([]byte("name: x\nsystem: {name: etcd}\ntime_limit: 60s\nbogus: 1\n"), "x.yaml")
-	var e *Error
+	_, err := parse([]byte("name: x\nsystem: {name: etcd}\ntime_limit: 60s\nbogus: 1\n"), "x.yaml")
+	var e *scenarios.Error
 	if !errors.As(err, &e) {
-		t.Fatalf("errors.As(%v, *Error) failed", err)
+		t.Fatalf("errors.As(%v, *scenarios.Error) failed", err)
 	}
 	if e.Line != 4 || e.Field != "bogus" {
 		t.Errorf("first error %q at line %d field %q, want line 4 field bogus", e, e.Line, e.Field)
@@ -113,10 +127,10 @@ func TestErrorsAs(t *testing.T) {
 }
 
 func TestLoadMissingFile(t *testing.T) {
-	_, err := Load(filepath.Join("testdata", "no-such-file.yaml"))
+	_, err := load(filepath.Join("testdata", "no-such-file.yaml"))
 	want := "testdata/no-such-file.yaml: cannot read scenario: no such file or directory"
 	if err == nil || !strings.HasPrefix(err.Error(), want) {
-		t.Errorf("Load(missing)=%v, want %q...", err, want)
+		t.Errorf("load(missing)=%v, want %q...", err, want)
 	}
 }
 
@@ -136,35 +150,36 @@ func TestShippedScenarios(t *testing.T) {
 	}
 	for _, p := range paths {
 		t.Run(p, func(t *testing.T) {
-			s, err := Load(p)
+			s, err := load(p)
 			if err != nil {
-				t.Fatalf("Load(%s): %v", p, err)
+				t.Fatalf("load(%s): %v", p, err)
 			}
 			if want := strings.TrimSuffix(p, ".yaml"); s.Name != want {
-				t.Errorf("Load(%s).Name=%q, want %q (the file name)", p, s.Name, want)
+				t.Errorf("load(%s).Name=%q, want %q (the file name)", p, s.Name, want)
 			}
 			if !s.SeedSet {
-				t.Errorf("Load(%s) has no seed; shipped scenarios are reproducible", p)
+				t.Errorf("load(%s) has no seed; shipped scenarios are reproducible", p)
 			}
 		})
 	}
 }
 
 func TestShippedSerializable(t *testing.T) {
-	s, err := Load("etcd-serializable-reads.yaml")
+	s, err := load("etcd-serializable-reads.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &Scenario{
+	want := &scenarios.Scenario{
 		Name: "etcd-serializable-reads", Seed: 7, SeedSet: true,
-		System: System{Name: "etcd", Nodes: 3},
-		Workload: Workload{Name: "register", Keys: 4, Rate: 60, Concurrency: 6, Timeout: Duration(time.Second),
-			Reads: "serializable", Mix: Mix{Read: 2, Write: 1, CAS: 1}},
-		TimeLimit:  Duration(30 * time.Second),
-		Faults:     []Fault{{Kind: "partition", Shape: ShapeIsolate, Node: "n3", At: Duration(8 * time.Second), Duration: Duration(14 * time.Second), Times: 1, Mode: "silent"}},
-		Recovery:   Duration(8 * time.Second),
+		System: scenarios.System{Name: "etcd", Nodes: 3},
+		Workload: scenarios.Workload{Name: "register", Rate: 60, Concurrency: 6, Timeout: scenarios.Duration(time.Second),
+			Params: workloads.Register{Keys: 4, Reads: "serializable", Mix: workloads.Mix{Read: 2, Write: 1, CAS: 1}}},
+		TimeLimit: scenarios.Duration(30 * time.Second),
+		Faults: []scenarios.Fault{{Kind: "partition", At: scenarios.Duration(8 * time.Second), Duration: scenarios.Duration(14 * time.Second), Times: 1,
+			Params: nemesis.Partition{Shape: nemesis.ShapeIsolate, Node: "n3", Mode: "silent"}, Line: 42}},
+		Recovery:   scenarios.Duration(8 * time.Second),
 		FinalReads: true,
-		Schedule:   Schedule{Mode: "fixed"},
+		Schedule:   scenarios.Schedule{Mode: "fixed"},
 		Runtime:    "docker",
 		Path:       "etcd-serializable-reads.yaml",
 	}
@@ -176,24 +191,24 @@ func TestShippedSerializable(t *testing.T) {
 const minimal = "name: minimal\nsystem:\n  name: etcd\ntime_limit: 30s\n"
 
 func TestDefaults(t *testing.T) {
-	s, err := Parse([]byte(minimal), "minimal.yaml")
+	s, err := parse([]byte(minimal), "minimal.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &Scenario{
+	want := &scenarios.Scenario{
 		Name:   "minimal",
-		System: System{Name: "etcd", Nodes: 3},
-		Workload: Workload{Name: "register", Keys: 8, Rate: 50, Concurrency: 6, Timeout: Duration(time.Second),
-			Reads: "linearizable", Mix: Mix{Read: 2, Write: 1, CAS: 1}},
-		TimeLimit:  Duration(30 * time.Second),
-		Recovery:   Duration(10 * time.Second),
+		System: scenarios.System{Name: "etcd", Nodes: 3},
+		Workload: scenarios.Workload{Name: "register", Rate: 50, Concurrency: 6, Timeout: scenarios.Duration(time.Second),
+			Params: workloads.Register{Keys: 8, Reads: "linearizable", Mix: workloads.Mix{Read: 2, Write: 1, CAS: 1}}},
+		TimeLimit:  scenarios.Duration(30 * time.Second),
+		Recovery:   scenarios.Duration(10 * time.Second),
 		FinalReads: true,
-		Schedule:   Schedule{Mode: "fixed"},
+		Schedule:   scenarios.Schedule{Mode: "fixed"},
 		Runtime:    "docker",
 		Path:       "minimal.yaml",
 	}
 	if !reflect.DeepEqual(s, want) {
-		t.Errorf("Parse(minimal)=%+v\nwant %+v", s, want)
+		t.Errorf("parse(minimal)=%+v\nwant %+v", s, want)
 	}
 	if got, want := s.NodeNames(), []string{"n1", "n2", "n3"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("NodeNames()=%q, want %q", got, want)
@@ -204,16 +219,16 @@ func TestFaultDefaults(t *testing.T) {
 	tests := []struct {
 		name string
 		in   string
-		want Fault
+		want scenarios.Fault
 	}{
-		{"single", "{kind: partition, shape: isolate, at: 5s, duration: 2s}", Fault{Kind: "partition", Shape: "isolate", At: Duration(5 * time.Second), Duration: Duration(2 * time.Second), Times: 1, Mode: "silent"}},
-		{"every fills times", "{kind: partition, shape: random-halves, at: 5s, duration: 2s, every: 10s}", Fault{Kind: "partition", Shape: "random-halves", At: Duration(5 * time.Second), Duration: Duration(2 * time.Second), Every: Duration(10 * time.Second), Times: 3, Mode: "silent"}},
-		{"every and times", "{kind: partition, shape: random-halves, at: 5s, duration: 2s, every: 10s, times: 2}", Fault{Kind: "partition", Shape: "random-halves", At: Duration(5 * time.Second), Duration: Duration(2 * time.Second), Every: Duration(10 * time.Second), Times: 2, Mode: "silent"}},
-		{"seed picks the node", "{kind: partition, shape: isolate, at: 0s, duration: 30s}", Fault{Kind: "partition", Shape: "isolate", Duration: Duration(30 * time.Second), Times: 1, Mode: "silent"}},
+		{"single", "{kind: partition, shape: isolate, at: 5s, duration: 2s}", scenarios.Fault{Kind: "partition", At: scenarios.Duration(5 * time.Second), Duration: scenarios.Duration(2 * time.Second), Times: 1, Line: 6, Params: nemesis.Partition{Shape: "isolate", Mode: "silent"}}},
+		{"every fills times", "{kind: partition, shape: random-halves, at: 5s, duration: 2s, every: 10s}", scenarios.Fault{Kind: "partition", At: scenarios.Duration(5 * time.Second), Duration: scenarios.Duration(2 * time.Second), Every: scenarios.Duration(10 * time.Second), Times: 3, Line: 6, Params: nemesis.Partition{Shape: "random-halves", Mode: "silent"}}},
+		{"every and times", "{kind: partition, shape: random-halves, at: 5s, duration: 2s, every: 10s, times: 2}", scenarios.Fault{Kind: "partition", At: scenarios.Duration(5 * time.Second), Duration: scenarios.Duration(2 * time.Second), Every: scenarios.Duration(10 * time.Second), Times: 2, Line: 6, Params: nemesis.Partition{Shape: "random-halves", Mode: "silent"}}},
+		{"seed picks the node", "{kind: partition, shape: isolate, at: 0s, duration: 30s}", scenarios.Fault{Kind: "partition", Duration: scenarios.Duration(30 * time.Second), Times: 1, Line: 6, Params: nemesis.Partition{Shape: "isolate", Mode: "silent"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := Parse([]byte(minimal+"faults:\n  - "+tt.in+"\n"), "f.yaml")
+			s, err := parse([]byte(minimal+"faults:\n  - "+tt.in+"\n"), "f.yaml")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -225,7 +240,7 @@ func TestFaultDefaults(t *testing.T) {
 }
 
 func TestResolve(t *testing.T) {
-	s, err := Parse([]byte(minimal), "m.yaml")
+	s, err := parse([]byte(minimal), "m.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +255,7 @@ func TestResolve(t *testing.T) {
 	if s.Seed != 42 {
 		t.Errorf("Resolve(43) replaced seed 42 with %d", s.Seed)
 	}
-	z, err := Parse([]byte(minimal+"seed: 0\n"), "z.yaml")
+	z, err := parse([]byte(minimal+"seed: 0\n"), "z.yaml")
 	if err != nil || z.SeedSet {
 		t.Errorf("seed: 0 gave SeedSet=%v, err %v; want false, nil", z != nil && z.SeedSet, err)
 	}
@@ -257,12 +272,12 @@ func TestResolvedRoundTrip(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var s *Scenario
+			var s *scenarios.Scenario
 			var err error
 			if tt.in == "" {
-				s, err = Parse([]byte(minimal), "minimal.yaml")
+				s, err = parse([]byte(minimal), "minimal.yaml")
 			} else {
-				s, err = Load(tt.in)
+				s, err = load(tt.in)
 			}
 			if err != nil {
 				t.Fatal(err)
@@ -276,13 +291,18 @@ func TestResolvedRoundTrip(t *testing.T) {
 			if err := os.WriteFile(path, out, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			back, err := Load(path)
+			back, err := load(path)
 			if err != nil {
-				t.Fatalf("Load(Resolved()): %v\n%s", err, out)
+				t.Fatalf("load(Resolved()): %v\n%s", err, out)
 			}
 			back.Path = s.Path
+			// Lines are where each fault starts in its file, and the
+			// written file lays them out anew.
+			for i := range back.Faults {
+				back.Faults[i].Line, s.Faults[i].Line = 0, 0
+			}
 			if !reflect.DeepEqual(back, s) {
-				t.Errorf("Load(Resolved())=%+v\nwant %+v\nYAML:\n%s", back, s, out)
+				t.Errorf("load(Resolved())=%+v\nwant %+v\nYAML:\n%s", back, s, out)
 			}
 		})
 	}
@@ -290,25 +310,25 @@ func TestResolvedRoundTrip(t *testing.T) {
 
 func TestOccurrences(t *testing.T) {
 	s := func(d float64) time.Duration { return time.Duration(d * float64(time.Second)) }
-	D := func(d float64) Duration { return Duration(s(d)) }
+	D := func(d float64) scenarios.Duration { return scenarios.Duration(s(d)) }
 	tests := []struct {
 		name  string
-		f     Fault
+		f     scenarios.Fault
 		limit time.Duration
-		want  []Window
+		want  []scenarios.Window
 	}{
-		{"single", Fault{At: D(10), Duration: D(12), Times: 1}, s(60), []Window{{s(10), s(22)}}},
-		{"times zero without every", Fault{At: D(10), Duration: D(12)}, s(60), []Window{{s(10), s(22)}}},
-		{"times without every", Fault{At: D(10), Duration: D(12), Times: 3}, s(60), []Window{{s(10), s(22)}}},
-		{"repeated", Fault{At: D(5), Duration: D(2), Every: D(10), Times: 3}, s(60), []Window{{s(5), s(7)}, {s(15), s(17)}, {s(25), s(27)}}},
-		{"as many as fit", Fault{At: D(5), Duration: D(2), Every: D(10)}, s(30), []Window{{s(5), s(7)}, {s(15), s(17)}, {s(25), s(27)}}},
-		{"fits exactly", Fault{At: D(0), Duration: D(5), Every: D(10)}, s(25), []Window{{0, s(5)}, {s(10), s(15)}, {s(20), s(25)}}},
-		{"clipped end", Fault{At: D(50), Duration: D(20), Times: 1}, s(60), []Window{{s(50), s(60)}}},
-		{"clipped repeats", Fault{At: D(5), Duration: D(4), Every: D(10), Times: 5}, s(28), []Window{{s(5), s(9)}, {s(15), s(19)}, {s(25), s(28)}}},
-		{"none fit fully", Fault{At: D(5), Duration: D(40), Every: D(50)}, s(30), []Window{{s(5), s(30)}}},
-		{"at the limit", Fault{At: D(60), Duration: D(1), Times: 1}, s(60), nil},
-		{"no duration", Fault{At: D(1), Times: 1}, s(60), nil},
-		{"negative at", Fault{At: D(-1), Duration: D(1), Times: 1}, s(60), nil},
+		{"single", scenarios.Fault{At: D(10), Duration: D(12), Times: 1}, s(60), []scenarios.Window{{s(10), s(22)}}},
+		{"times zero without every", scenarios.Fault{At: D(10), Duration: D(12)}, s(60), []scenarios.Window{{s(10), s(22)}}},
+		{"times without every", scenarios.Fault{At: D(10), Duration: D(12), Times: 3}, s(60), []scenarios.Window{{s(10), s(22)}}},
+		{"repeated", scenarios.Fault{At: D(5), Duration: D(2), Every: D(10), Times: 3}, s(60), []scenarios.Window{{s(5), s(7)}, {s(15), s(17)}, {s(25), s(27)}}},
+		{"as many as fit", scenarios.Fault{At: D(5), Duration: D(2), Every: D(10)}, s(30), []scenarios.Window{{s(5), s(7)}, {s(15), s(17)}, {s(25), s(27)}}},
+		{"fits exactly", scenarios.Fault{At: D(0), Duration: D(5), Every: D(10)}, s(25), []scenarios.Window{{0, s(5)}, {s(10), s(15)}, {s(20), s(25)}}},
+		{"clipped end", scenarios.Fault{At: D(50), Duration: D(20), Times: 1}, s(60), []scenarios.Window{{s(50), s(60)}}},
+		{"clipped repeats", scenarios.Fault{At: D(5), Duration: D(4), Every: D(10), Times: 5}, s(28), []scenarios.Window{{s(5), s(9)}, {s(15), s(19)}, {s(25), s(28)}}},
+		{"none fit fully", scenarios.Fault{At: D(5), Duration: D(40), Every: D(50)}, s(30), []scenarios.Window{{s(5), s(30)}}},
+		{"at the limit", scenarios.Fault{At: D(60), Duration: D(1), Times: 1}, s(60), nil},
+		{"no duration", scenarios.Fault{At: D(1), Times: 1}, s(60), nil},
+		{"negative at", scenarios.Fault{At: D(-1), Duration: D(1), Times: 1}, s(60), nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -334,31 +354,12 @@ func TestDurationString(t *testing.T) {
 		{time.Hour + time.Second, "1h0m1s"},
 	}
 	for _, tt := range tests {
-		if got := Duration(tt.in).String(); got != tt.want {
+		if got := scenarios.Duration(tt.in).String(); got != tt.want {
 			t.Errorf("Duration(%v).String()=%q, want %q", tt.in, got, tt.want)
 		}
-		back, err := time.ParseDuration(Duration(tt.in).String())
+		back, err := time.ParseDuration(scenarios.Duration(tt.in).String())
 		if err != nil || back != tt.in {
-			t.Errorf("ParseDuration(%q)=%v, %v; want %v", Duration(tt.in), back, err, tt.in)
-		}
-	}
-}
-
-func TestSuggest(t *testing.T) {
-	tests := []struct {
-		word  string
-		known []string
-		want  string
-	}{
-		{"durration", []string{"kind", "shape", "duration"}, `did you mean "duration"?`},
-		{"time_limt", []string{"name", "time_limit"}, `did you mean "time_limit"?`},
-		{"Shape", []string{"kind", "shape"}, `did you mean "shape"?`},
-		{"zookeeper", []string{"etcd"}, "expected one of etcd"},
-		{"x", []string{"at", "node"}, "expected one of at, node"},
-	}
-	for _, tt := range tests {
-		if got := suggest(tt.word, tt.known); got != tt.want {
-			t.Errorf("suggest(%q)=%q, want %q", tt.word, got, tt.want)
+			t.Errorf("ParseDuration(%q)=%v, %v; want %v", scenarios.Duration(tt.in), back, err, tt.in)
 		}
 	}
 }
@@ -369,7 +370,7 @@ faults:
   - {kind: partition, shape: majority-minority, duration: 2s}
   - {kind: pause, target: one, duration: 1s}
 `
-	s, err := Parse([]byte(src), "r.yaml")
+	s, err := parse([]byte(src), "r.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -393,7 +394,7 @@ faults:
 	if len(kinds) != 2 {
 		t.Errorf("a 30 s plan with a 3 s mean used %d of the 2 faults of the mix", len(kinds))
 	}
-	s2, _ := Parse([]byte(src), "r.yaml")
+	s2, _ := parse([]byte(src), "r.yaml")
 	s2.Resolve(12)
 	if reflect.DeepEqual(s2.Plan(), a) {
 		t.Error("another seed gave the same plan")
@@ -408,18 +409,21 @@ func TestFaultKindErrors(t *testing.T) {
 		{"one-way is not reflexive", "{kind: partition, shape: one-way, from: [n1], to: [n1, n2], at: 1s, duration: 2s}", `node "n1" is in both from and to`},
 		{"clock needs offset", "{kind: clock, at: 1s, duration: 2s}", `required field "offset" is missing for kind clock`},
 		{"packet loss is a fraction", "{kind: packet, packet: {loss: 20}, at: 1s, duration: 2s}", "faults[0].packet.loss: 20 is out of range"},
-		{"target nodes needs nodes", "{kind: pause, target: nodes, at: 1s, duration: 2s}", `required field "nodes" is missing for kind pause`},
+		{"target nodes needs nodes", "{kind: pause, target: nodes, at: 1s, duration: 2s}", `required field "nodes" is missing for target nodes`},
+		{"reorder needs a delay", "{kind: packet, packet: {reorder: 0.2}, at: 1s, duration: 2s}", "faults[0].packet: reorder needs a delay"},
+		{"a rate tc can read", "{kind: packet, packet: {rate: 10 bananas}, at: 1s, duration: 2s}", "faults[0].packet.rate: "},
+		{"jitter needs a delay", "{kind: packet, packet: {jitter: 5ms}, at: 1s, duration: 2s}", "faults[0].packet: jitter needs a delay"},
 		{"random takes no at", "", ""},
 	}
 	for _, tt := range tests[:len(tests)-1] {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse([]byte(minimal+"faults:\n  - "+tt.fault+"\n"), "k.yaml")
+			_, err := parse([]byte(minimal+"faults:\n  - "+tt.fault+"\n"), "k.yaml")
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("Parse(%s) error = %v, want it to contain %q", tt.fault, err, tt.want)
+				t.Errorf("parse(%s) error = %v, want it to contain %q", tt.fault, err, tt.want)
 			}
 		})
 	}
-	_, err := Parse([]byte(minimal+"schedule: {mode: random, mean_interval: 5s}\nfaults:\n  - {kind: kill, at: 1s, duration: 2s}\n"), "k.yaml")
+	_, err := parse([]byte(minimal+"schedule: {mode: random, mean_interval: 5s}\nfaults:\n  - {kind: kill, at: 1s, duration: 2s}\n"), "k.yaml")
 	if err == nil || !strings.Contains(err.Error(), "at does not apply with schedule mode random") {
 		t.Errorf("random schedule with at: %v", err)
 	}
@@ -432,7 +436,7 @@ func TestEveryShippedScenarioLoads(t *testing.T) {
 		t.Fatalf("scenario files: %v %v", files, err)
 	}
 	for _, f := range files {
-		s, err := Load(f)
+		s, err := load(f)
 		if err != nil {
 			t.Errorf("%s: %v", f, err)
 			continue

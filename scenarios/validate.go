@@ -15,27 +15,15 @@ var validName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
 
 const maxNameLen = 100
 
-// nodeCounts lists the node counts a system supports.
-func nodeCounts(system string) []int {
-	switch system {
-	case "etcd":
-		return []int{3, 5}
-	}
-	return []int{1, 2, 3, 4, 5, 6, 7, 8, 9}
-}
-
 // defaults returns a Scenario holding every default value.
 func defaults() *Scenario {
 	return &Scenario{
 		System: System{Nodes: 3},
 		Workload: Workload{
-			Name:        "register",
-			Keys:        8,
+			Name:        DefaultWorkload,
 			Rate:        50,
 			Concurrency: 6,
 			Timeout:     Duration(time.Second),
-			Reads:       "linearizable",
-			Mix:         Mix{Read: 2, Write: 1, CAS: 1},
 		},
 		Recovery:   Duration(10 * time.Second),
 		FinalReads: true,
@@ -44,17 +32,32 @@ func defaults() *Scenario {
 	}
 }
 
+// DefaultWorkload is the workload of a scenario that names none.
+const DefaultWorkload = "register"
+
 // faultSource is where one fault came from in the file, for errors found by
 // checks across fields.
 type faultSource struct {
 	item *yaml.Node
 	vals map[string]*yaml.Node
+	// kind is the fault's kind, and own its fields, when both are good.
+	kind Plugin
+	own  map[string]*yaml.Node
+}
+
+// pluginSource is the mapping of a system or workload, kept for its
+// plugin's decoding once the whole file is read.
+type pluginSource struct {
+	item *yaml.Node
+	vals map[string]*yaml.Node
+	kind Plugin
 }
 
 // scenario decodes the top-level mapping.
 func (d *decoder) scenario(root *yaml.Node) *Scenario {
 	s := defaults()
 	var srcs []faultSource
+	var sysSrc, wlSrc pluginSource
 	d.mapping(root, "", []field{
 		{key: "name", required: true, example: "name: my-scenario", decode: func(n *yaml.Node, p string) {
 			if v, ok := d.str(n, p); ok {
@@ -70,11 +73,11 @@ func (d *decoder) scenario(root *yaml.Node) *Scenario {
 				s.Seed, s.SeedSet = v, v != 0
 			}
 		}},
-		{key: "system", required: true, example: "system: {name: etcd, nodes: 3}", decode: func(n *yaml.Node, p string) {
-			d.system(n, p, &s.System)
+		{key: "system", required: true, example: "system: {name: " + d.exampleSystem() + ", nodes: 3}", decode: func(n *yaml.Node, p string) {
+			sysSrc = d.system(n, p, &s.System)
 		}},
 		{key: "workload", decode: func(n *yaml.Node, p string) {
-			d.workload(n, p, &s.Workload)
+			wlSrc = d.workload(n, p, &s.Workload)
 		}},
 		{key: "time_limit", required: true, example: "time_limit: 60s", decode: func(n *yaml.Node, p string) {
 			if v, ok := d.durationIn(n, p, 5*time.Second, 24*time.Hour); ok {
@@ -90,7 +93,7 @@ func (d *decoder) scenario(root *yaml.Node) *Scenario {
 			}
 		}},
 		{key: "runtime", decode: func(n *yaml.Node, p string) {
-			if v, ok := d.enum(n, p, KnownRuntimes); ok {
+			if v, ok := d.enum(n, p, d.vocab.Runtimes); ok {
 				s.Runtime = v
 			}
 		}},
@@ -103,14 +106,87 @@ func (d *decoder) scenario(root *yaml.Node) *Scenario {
 			}
 		}},
 	})
+	if wlSrc.item == nil {
+		// No workload: mapping; the default workload with its defaults.
+		wlSrc = pluginSource{item: root}
+		wlSrc.kind, _ = find(d.vocab.Workloads, s.Workload.Name)
+	}
+	nodes := s.NodeNames()
+	if !d.valid("system") {
+		nodes = nil
+	}
+	if k := sysSrc.kind; k != nil {
+		s.System.Params = k.Decode(&Fields{d: d, item: sysSrc.item, path: "system", vals: sysSrc.vals, nodes: nodes})
+	}
+	if k := wlSrc.kind; k != nil {
+		s.Workload.Params = k.Decode(&Fields{d: d, item: wlSrc.item, path: "workload", vals: wlSrc.vals, nodes: nodes})
+	}
 	d.checkFaults(s, srcs)
 	return s
 }
 
-func (d *decoder) system(n *yaml.Node, path string, sys *System) {
-	vals := d.mapping(n, path, []field{
-		{key: "name", required: true, example: "name: etcd", decode: func(n *yaml.Node, p string) {
-			if v, ok := d.enum(n, p, KnownSystems); ok {
+// selector returns the string value of key in mapping n, if it has one:
+// the kind a mapping is of, read before its other fields.
+func selector(n *yaml.Node, key string) (string, bool) {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return "", false
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k, v := n.Content[i], n.Content[i+1]; k.Value == key && v.Kind == yaml.ScalarNode && v.ShortTag() == "!!str" {
+			return v.Value, true
+		}
+	}
+	return "", false
+}
+
+// kindFields are the fields a mapping of one kind may have beyond the
+// common ones: the kind's own, collected for its Decode; the fields of
+// the other kinds, each reported as not applying to this one. When the
+// kind is unknown (already reported), every kind's fields pass without a
+// word, so one typo does not bury the file in errors.
+func (d *decoder) kindFields(kind Plugin, all []Plugin, what string, own map[string]*yaml.Node) []field {
+	var fields []field
+	seen := map[string]bool{}
+	collect := func(n *yaml.Node, p string) { own[p[strings.LastIndexByte(p, '.')+1:]] = n }
+	if kind != nil {
+		for _, k := range kind.Keys() {
+			seen[k] = true
+			fields = append(fields, field{key: k, decode: collect})
+		}
+	}
+	for _, other := range all {
+		for _, k := range other.Keys() {
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			if kind == nil {
+				fields = append(fields, field{key: k, decode: func(*yaml.Node, string) {}})
+				continue
+			}
+			hint := fmt.Sprintf("a %s %s takes: %s", kind.Name(), what, strings.Join(kind.Keys(), ", "))
+			if len(kind.Keys()) == 0 {
+				hint = fmt.Sprintf("a %s %s takes none of its own", kind.Name(), what)
+			}
+			fields = append(fields, field{key: k, decode: func(n *yaml.Node, p string) {
+				d.add(n, p, hint, "%s does not apply to %s %s", k, what, kind.Name())
+			}})
+		}
+	}
+	return fields
+}
+
+func (d *decoder) system(n *yaml.Node, path string, sys *System) pluginSource {
+	name, _ := selector(n, "name")
+	kind, _ := find(d.vocab.Systems, name)
+	var plugin Plugin
+	if kind != nil {
+		plugin = kind
+	}
+	own := map[string]*yaml.Node{}
+	vals := d.mapping(n, path, append([]field{
+		{key: "name", required: true, example: "name: " + d.exampleSystem(), decode: func(n *yaml.Node, p string) {
+			if v, ok := d.enum(n, p, names(d.vocab.Systems)); ok {
 				sys.Name = v
 			}
 		}},
@@ -124,18 +200,35 @@ func (d *decoder) system(n *yaml.Node, path string, sys *System) {
 				sys.Version = v
 			}
 		}},
-	})
+	}, d.kindFields(plugin, asPlugins(d.vocab.Systems), "system", own)...))
 	p := path + ".nodes"
-	if vals == nil || !d.valid(path+".name") || !d.valid(p) {
-		return
+	if vals == nil || kind == nil || !d.valid(path+".name") || !d.valid(p) {
+		return pluginSource{}
 	}
-	if counts := nodeCounts(sys.Name); !slices.Contains(counts, sys.Nodes) {
+	if counts := kind.NodeCounts(); !slices.Contains(counts, sys.Nodes) {
 		at := vals["nodes"]
 		if at == nil {
 			at = n
 		}
 		d.add(at, p, fmt.Sprintf("%s runs with %s nodes", sys.Name, joinInts(counts)), "%d nodes is not supported by %s", sys.Nodes, sys.Name)
 	}
+	return pluginSource{item: n, vals: own, kind: kind}
+}
+
+// exampleSystem names a system for hints: the vocabulary's first.
+func (d *decoder) exampleSystem() string {
+	if len(d.vocab.Systems) == 0 {
+		return "<system>"
+	}
+	return d.vocab.Systems[0].Name()
+}
+
+func asPlugins[P Plugin](ps []P) []Plugin {
+	out := make([]Plugin, len(ps))
+	for i, p := range ps {
+		out[i] = p
+	}
+	return out
 }
 
 func joinInts(xs []int) string {
@@ -149,16 +242,17 @@ func joinInts(xs []int) string {
 	return fmt.Sprintf("%s to %s", s[0], s[len(s)-1])
 }
 
-func (d *decoder) workload(n *yaml.Node, path string, w *Workload) {
-	d.mapping(n, path, []field{
+func (d *decoder) workload(n *yaml.Node, path string, w *Workload) pluginSource {
+	name, ok := selector(n, "name")
+	if !ok {
+		name = w.Name
+	}
+	kind, _ := find(d.vocab.Workloads, name)
+	own := map[string]*yaml.Node{}
+	vals := d.mapping(n, path, append([]field{
 		{key: "name", decode: func(n *yaml.Node, p string) {
-			if v, ok := d.enum(n, p, KnownWorkloads); ok {
+			if v, ok := d.enum(n, p, names(d.vocab.Workloads)); ok {
 				w.Name = v
-			}
-		}},
-		{key: "keys", decode: func(n *yaml.Node, p string) {
-			if v, ok := d.integer(n, p, 1, 10000); ok {
-				w.Keys = v
 			}
 		}},
 		{key: "rate", decode: func(n *yaml.Node, p string) {
@@ -180,39 +274,11 @@ func (d *decoder) workload(n *yaml.Node, path string, w *Workload) {
 				w.Timeout = v
 			}
 		}},
-		{key: "reads", decode: func(n *yaml.Node, p string) {
-			if v, ok := d.enum(n, p, KnownReads); ok {
-				w.Reads = v
-			}
-		}},
-		{key: "mix", decode: func(n *yaml.Node, p string) {
-			d.mix(n, p, &w.Mix)
-		}},
-	})
-}
-
-func (d *decoder) mix(n *yaml.Node, path string, m *Mix) {
-	weight := func(dst *float64) func(*yaml.Node, string) {
-		return func(n *yaml.Node, p string) {
-			if v, ok := d.number(n, p); ok {
-				if !(v >= 0 && v <= 1e6) {
-					d.outOfRange(n, p, "a weight from 0 to 1000000")
-					return
-				}
-				*dst = v
-			}
-		}
+	}, d.kindFields(kind, d.vocab.Workloads, "workload", own)...))
+	if vals == nil || kind == nil || !d.valid(path+".name") {
+		return pluginSource{item: n}
 	}
-	if d.mapping(n, path, []field{
-		{key: "read", decode: weight(&m.Read)},
-		{key: "write", decode: weight(&m.Write)},
-		{key: "cas", decode: weight(&m.CAS)},
-	}) == nil {
-		return
-	}
-	if d.valid(path) && m.Read+m.Write+m.CAS <= 0 {
-		d.add(n, path, "give at least one of read, write, cas a weight above 0", "all weights are 0")
-	}
+	return pluginSource{item: n, vals: own, kind: kind}
 }
 
 func (d *decoder) faults(n *yaml.Node, path string) ([]Fault, []faultSource) {
@@ -234,20 +300,14 @@ func (d *decoder) faults(n *yaml.Node, path string) ([]Fault, []faultSource) {
 	for i, item := range n.Content {
 		p := fmt.Sprintf("%s[%d]", path, i)
 		f := &faults[i]
-		srcs[i] = faultSource{item: item, vals: d.mapping(item, p, append([]field{
+		f.Line = item.Line
+		name, _ := selector(item, "kind")
+		kind, _ := find(d.vocab.Faults, name)
+		own := map[string]*yaml.Node{}
+		vals := d.mapping(item, p, append([]field{
 			{key: "kind", required: true, example: "kind: partition", decode: func(n *yaml.Node, p string) {
-				if v, ok := d.enum(n, p, KnownFaults); ok {
+				if v, ok := d.enum(n, p, names(d.vocab.Faults)); ok {
 					f.Kind = v
-				}
-			}},
-			{key: "shape", decode: func(n *yaml.Node, p string) {
-				if v, ok := d.enum(n, p, KnownShapes); ok {
-					f.Shape = v
-				}
-			}},
-			{key: "node", decode: func(n *yaml.Node, p string) {
-				if v, ok := d.str(n, p); ok {
-					f.Node = v
 				}
 			}},
 			{key: "at", decode: func(n *yaml.Node, p string) {
@@ -282,7 +342,12 @@ func (d *decoder) faults(n *yaml.Node, path string) ([]Fault, []faultSource) {
 					f.Times = v
 				}
 			}},
-		}, d.kindFields(f)...))}
+		}, d.kindFields(kind, d.vocab.Faults, "kind", own)...))
+		srcs[i] = faultSource{item: item, vals: vals}
+		if vals != nil && kind != nil && d.valid(p+".kind") {
+			srcs[i].kind = kind
+			srcs[i].own = own
+		}
 	}
 	return faults, srcs
 }
@@ -298,7 +363,17 @@ func (d *decoder) checkFaults(s *Scenario, srcs []faultSource) {
 		if src.vals == nil {
 			continue
 		}
-		d.checkKind(s, f, src, p)
+		if src.kind != nil {
+			nodes := s.NodeNames()
+			if !d.valid("system") {
+				nodes = nil
+			}
+			span := time.Duration(0)
+			if d.valid(p + ".duration") {
+				span = time.Duration(f.Duration)
+			}
+			f.Params = src.kind.Decode(&Fields{d: d, item: src.item, path: p, vals: src.own, nodes: nodes, span: span})
+		}
 		if s.Schedule.Mode == "random" {
 			for _, k := range []string{"at", "every", "times"} {
 				if n := src.vals[k]; n != nil {
@@ -314,13 +389,6 @@ func (d *decoder) checkFaults(s *Scenario, srcs []faultSource) {
 		if src.vals["at"] == nil {
 			d.add(src.item, p+".at", `add "at: 10s": when the fault starts, from the start of the workload`, "required field %q is missing", "at")
 			continue
-		}
-		if n := src.vals["node"]; n != nil && d.valid(p+".node") && d.valid(p+".shape") {
-			if f.Shape != ShapeIsolate {
-				d.add(n, p+".node", "remove node, or use shape: isolate", "node applies only to shape isolate, not %s", f.Shape)
-			} else if d.valid("system") && !slices.Contains(s.NodeNames(), f.Node) {
-				d.add(n, p+".node", fmt.Sprintf("this scenario has %d nodes: %s", s.System.Nodes, strings.Join(s.NodeNames(), ", ")), "node %q does not exist", f.Node)
-			}
 		}
 		at, dur, every := time.Duration(f.At), time.Duration(f.Duration), time.Duration(f.Every)
 		atOK, durOK, everyOK, timesOK := d.valid(p+".at"), d.valid(p+".duration"), d.valid(p+".every"), d.valid(p+".times")
@@ -398,10 +466,13 @@ func overlap(as, bs []Window) (Window, Window, bool) {
 	return Window{}, Window{}, false
 }
 
+// describeFault names a fault for messages: its kind, and what its
+// parameters say of themselves.
 func describeFault(f Fault) string {
-	s := f.Kind + " " + f.Shape
-	if f.Node != "" {
-		s += " " + f.Node
+	if st, ok := f.Params.(fmt.Stringer); ok {
+		if d := st.String(); d != "" {
+			return f.Kind + " " + d
+		}
 	}
-	return s
+	return f.Kind
 }

@@ -3,32 +3,83 @@ package systems
 import (
 	"context"
 	"errors"
+	"io"
 	"net/netip"
 	"time"
 
-	"github.com/lab-chaos/lab/cluster"
+	"github.com/lab-chaos/lab/logcheck"
+	"github.com/lab-chaos/lab/runtime"
+	"github.com/lab-chaos/lab/scenarios"
 )
 
-// System is a system under test.
+// System is a kind of system under test, before a scenario configures it:
+// a plugin. As a [scenarios.SystemKind] it names itself, lists its node
+// counts, and decodes the settings of its own that a scenario may give
+// under system: (its Keys; none is fine).
 type System interface {
-	// Name is the system's name in scenario files, such as "etcd".
-	Name() string
-	// Version is the version of the server the image contains.
-	Version() string
-	// Image is the recipe of the node image.
-	Image() cluster.Image
-	// Nodes returns the spec of each node, given the image tag, the node
-	// names and their fixed addresses (same order), and a token unique to
-	// the run.
-	Nodes(image string, peers []Peer, token string) []cluster.NodeSpec
-	// Ready returns nil when the node at addr serves requests.
-	Ready(ctx context.Context, addr netip.Addr) error
+	scenarios.SystemKind
+	// Open returns the system as one scenario configures it. An error is
+	// bad input (a version the system cannot build, say), found before
+	// anything starts.
+	Open(cfg Config) (Instance, error)
 }
 
-// Peer is a node's name and address.
+// Config is what a scenario says of its system beyond the name and the
+// node count.
+type Config struct {
+	// Version is the server version asked for; empty for the system's
+	// default.
+	Version string
+	// Params are the system's own settings, as the system decoded them from
+	// the scenario; nil when it has none.
+	Params any
+	// BuildOutput receives the output of a one-time build.
+	BuildOutput io.Writer
+}
+
+// Cluster is what a node's command may name of the whole cluster.
+type Cluster struct {
+	// Nodes are every node's placement, in order.
+	Nodes []runtime.Placement
+	// Token is unique to the run (for cluster tokens and IDs).
+	Token string
+}
+
+// Instance is a system configured for one run: what its nodes run, how each
+// starts, when it is ready, and what its logs say. The workloads it serves
+// are the client interfaces it implements ([Registers], ...).
+type Instance interface {
+	// Version is the version of the server the artifact holds.
+	Version() string
+	// Settings describe the options that matter to the result (durability,
+	// consistency), as "name: value" lines for the report.
+	Settings() []string
+	// Artifact builds the server unless it is cached by content, and says
+	// whether it had to.
+	Artifact(ctx context.Context) (art runtime.Artifact, built bool, err error)
+	// Node is the command of the node placed at p. One spec serves every
+	// runtime: the runtime decides addresses and the data directory.
+	Node(p runtime.Placement, c Cluster) runtime.NodeSpec
+	// Ready returns nil when the node serves requests.
+	Ready(ctx context.Context, node Peer) error
+	// LogPatterns say which lines of a node's log are leader changes and
+	// restarts.
+	LogPatterns() logcheck.Patterns
+}
+
+// Peer is a node's name and address, as clients see it.
 type Peer struct {
 	Name string
 	Addr netip.Addr
+}
+
+// Peers returns the peers of placements, in order.
+func Peers(ps []runtime.Placement) []Peer {
+	out := make([]Peer, len(ps))
+	for i, p := range ps {
+		out[i] = Peer{Name: p.Name, Addr: p.Addr}
+	}
+	return out
 }
 
 // RegisterClient is a client of a set of registers (keys with a value),
@@ -55,7 +106,7 @@ const (
 
 // Registers is a system that supports the register workload.
 type Registers interface {
-	System
+	Instance
 	// RegisterClient connects to one node.
 	RegisterClient(ctx context.Context, node Peer, reads ReadMode) (RegisterClient, error)
 }
@@ -94,18 +145,14 @@ type Clocks interface {
 	NodeTime(ctx context.Context, node Peer) (time.Time, error)
 }
 
-// Binaries is a system whose server can run as a plain executable, for
-// runtimes without images (the local runtime).
-type Binaries interface {
-	// Binary builds the server once (cached by the hash of its inputs) and
-	// returns its path.
-	Binary(ctx context.Context) (string, error)
-}
-
-// LocalNodes is a system that can give node specs for a runtime whose nodes
-// share the host's file system: each node's data goes in dataDir(node).
-type LocalNodes interface {
-	LocalNodes(peers []Peer, token string, dataDir func(string) string) []cluster.NodeSpec
+// Lookup returns the system named name from list.
+func Lookup(list []System, name string) (System, bool) {
+	for _, s := range list {
+		if s.Name() == name {
+			return s, true
+		}
+	}
+	return nil, false
 }
 
 // Split returns the names and addresses of peers, in order.

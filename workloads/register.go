@@ -4,50 +4,92 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/lab-chaos/lab/history"
+	"github.com/lab-chaos/lab/scenarios"
 	"github.com/lab-chaos/lab/systems"
 )
 
-// Recorder takes history events; *history.Writer is one.
-type Recorder interface {
-	Append(history.Event) error
-}
+// RegisterWorkload reads, writes and compare-and-sets a few keys, each a
+// register: the load that linearizability checking was made for.
+type RegisterWorkload struct{}
+
+var _ Workload = RegisterWorkload{}
 
 // Mix is the relative weight of each operation.
-type Mix struct{ Read, Write, CAS float64 }
-
-// Register is the register workload's configuration.
-type Register struct {
-	Keys        int
-	Rate        float64 // operations per second, all clients together
-	Concurrency int
-	Timeout     time.Duration // per operation
-	Mix         Mix
-	Reads       systems.ReadMode
-	Nodes       []systems.Peer
-	Seed        uint64
+type Mix struct {
+	Read  float64 `yaml:"read"`
+	Write float64 `yaml:"write"`
+	CAS   float64 `yaml:"cas"`
 }
 
-// Stats says how well the rate was held.
-type Stats struct {
-	// Offered is the number of operations the dispatcher scheduled.
-	Offered int64
-	// Started is the number of operations clients invoked.
-	Started int64
-	// Late counts operations invoked more than one interval after their
-	// intended time (every client was busy).
-	Late int64
-	// Skipped counts scheduled operations dropped because the backlog was
-	// over one second long.
-	Skipped int64
-	// Interval is the intended time between two operations.
-	Interval time.Duration
+// Register is the register workload's parameters.
+type Register struct {
+	// Keys is how many registers; default 8, 1..10000.
+	Keys int `yaml:"keys"`
+	// Reads is the read consistency, one of [systems.Linearizable] (the
+	// default) and [systems.Serializable].
+	Reads systems.ReadMode `yaml:"reads"`
+	// Mix weighs the operations; default 2 reads, 1 write, 1 cas.
+	Mix Mix `yaml:"mix"`
+}
+
+func (r Register) String() string {
+	return fmt.Sprintf("%d keys, %s reads", r.Keys, r.Reads)
+}
+
+// Name is "register".
+func (RegisterWorkload) Name() string { return "register" }
+
+// Keys are the register workload's fields.
+func (RegisterWorkload) Keys() []string { return []string{"keys", "reads", "mix"} }
+
+// Model: compare-and-set registers.
+func (RegisterWorkload) Model() string { return "cas-register" }
+
+// Decode reads keys, reads and mix, with their defaults.
+func (RegisterWorkload) Decode(f *scenarios.Fields) any {
+	r := Register{Keys: 8, Reads: systems.Linearizable, Mix: Mix{Read: 2, Write: 1, CAS: 1}}
+	if v, ok := f.Int("keys", 1, 10000); ok {
+		r.Keys = v
+	}
+	if v, ok := f.Enum("reads", []string{string(systems.Linearizable), string(systems.Serializable)}); ok {
+		r.Reads = systems.ReadMode(v)
+	}
+	f.Sub("mix", []string{"read", "write", "cas"}, func(g *scenarios.Fields) {
+		weight := func(key string, dst *float64) {
+			if v, ok := g.Number(key, 0, 1e6, "a weight from 0 to 1000000"); ok {
+				*dst = v
+			}
+		}
+		m := Mix{}
+		weight("read", &m.Read)
+		weight("write", &m.Write)
+		weight("cas", &m.CAS)
+		if g.Valid("read") && g.Valid("write") && g.Valid("cas") && m.Read+m.Write+m.CAS <= 0 {
+			g.Report("", "give at least one of read, write, cas a weight above 0", "all weights are 0")
+		}
+		r.Mix = m
+	})
+	return r
+}
+
+// Supports needs a system with register clients.
+func (RegisterWorkload) Supports(inst systems.Instance) error {
+	if _, ok := inst.(systems.Registers); !ok {
+		return fmt.Errorf("the register workload needs a system with register clients, and %T has none", inst)
+	}
+	return nil
+}
+
+// Describe: "register: 8 keys, 50 ops/s, 6 clients, 1s timeout, linearizable reads".
+func (RegisterWorkload) Describe(env Env) string {
+	r, _ := env.Params.(Register)
+	return fmt.Sprintf("register: %d keys, %g ops/s, %d clients, %s timeout, %s reads", r.Keys, env.Rate, env.Concurrency, env.Timeout, r.Reads)
 }
 
 type ticket struct {
@@ -58,6 +100,7 @@ type ticket struct {
 
 // session holds the state shared by the clients of one run.
 type session struct {
+	env      Env
 	cfg      Register
 	rec      Recorder
 	clock    *history.Clock
@@ -70,21 +113,24 @@ type session struct {
 	recErr   atomic.Value
 }
 
-// Run drives the workload until ctx ends. Clients that cannot connect are
-// an error; operations that fail are history, not errors. The returned error
-// is also set if the history could not be written.
-func (r Register) Run(ctx context.Context, sys systems.Registers, rec Recorder, clock *history.Clock) (Stats, error) {
-	if r.Concurrency < 1 || r.Rate <= 0 || r.Keys < 1 || len(r.Nodes) == 0 {
-		return Stats{}, fmt.Errorf("register workload: bad configuration %+v", r)
+// Run drives the workload until ctx ends.
+func (RegisterWorkload) Run(ctx context.Context, env Env) (Stats, error) {
+	r, ok := env.Params.(Register)
+	if err := env.check(); err != nil || !ok || r.Keys < 1 {
+		return Stats{}, fmt.Errorf("register workload: %v (parameters %T)", err, env.Params)
 	}
-	s := &session{cfg: r, rec: rec, clock: clock, counters: make([]atomic.Int64, r.Keys), last: map[int]int64{}}
-	s.nextProc.Store(int64(r.Concurrency))
-	interval := time.Duration(float64(time.Second) / r.Rate)
+	sys, ok := env.System.(systems.Registers)
+	if !ok {
+		return Stats{}, RegisterWorkload{}.Supports(env.System)
+	}
+	s := &session{env: env, cfg: r, rec: env.Rec, clock: env.Clock, counters: make([]atomic.Int64, r.Keys), last: map[int]int64{}}
+	s.nextProc.Store(int64(env.Concurrency))
+	interval := time.Duration(float64(time.Second) / env.Rate)
 	s.stats.Interval = interval
 
-	clients := make([]systems.RegisterClient, r.Concurrency)
+	clients := make([]systems.RegisterClient, env.Concurrency)
 	for i := range clients {
-		node := r.Nodes[i%len(r.Nodes)]
+		node := env.Nodes[i%len(env.Nodes)]
 		c, err := sys.RegisterClient(ctx, node, r.Reads)
 		if err != nil {
 			for _, c := range clients[:i] {
@@ -100,13 +146,13 @@ func (r Register) Run(ctx context.Context, sys systems.Registers, rec Recorder, 
 		}
 	}()
 
-	tickets := make(chan ticket, r.Concurrency)
+	tickets := make(chan ticket, env.Concurrency)
 	var wg sync.WaitGroup
 	for i := range clients {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			s.client(ctx, clients[i], r.Nodes[i%len(r.Nodes)].Name, history.Process(i), interval, tickets)
+			s.client(ctx, clients[i], env.Nodes[i%len(env.Nodes)].Name, history.Process(i), interval, tickets)
 		}(i)
 	}
 	s.dispatch(ctx, interval, tickets)
@@ -120,7 +166,7 @@ func (r Register) Run(ctx context.Context, sys systems.Registers, rec Recorder, 
 
 // dispatch hands out operations at their intended times until ctx ends.
 func (s *session) dispatch(ctx context.Context, interval time.Duration, out chan<- ticket) {
-	rng := rand.New(rand.NewPCG(s.cfg.Seed, 0))
+	rng := s.env.Rand
 	start := time.Now()
 	total := s.cfg.Mix.Read + s.cfg.Mix.Write + s.cfg.Mix.CAS
 	timer := time.NewTimer(0)
@@ -212,7 +258,7 @@ func (s *session) do(ctx context.Context, c systems.RegisterClient, node string,
 			inv.Value = history.PairValue(oldVal, newVal)
 		}
 	}
-	opCtx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	opCtx, cancel := context.WithTimeout(ctx, s.env.Timeout)
 	defer cancel()
 	inv.Time = s.clock.Now()
 	s.record(inv)
@@ -289,30 +335,30 @@ func readValue(v string, found bool) history.Value {
 }
 
 // FinalReads reads every key once through every node, with linearizable
-// reads, after the faults are healed and the system had time to recover.
-// Process numbers continue from firstProc; it returns the next free one.
-func FinalReads(ctx context.Context, sys systems.Registers, nodes []systems.Peer, keys int, timeout time.Duration, rec Recorder, clock *history.Clock, firstProc int64) (int64, error) {
+// reads. Its time is bounded by one timeout per read, and ten seconds more.
+func (RegisterWorkload) FinalReads(ctx context.Context, env Env, firstProc int64) error {
+	r, _ := env.Params.(Register)
+	sys, ok := env.System.(systems.Registers)
+	if !ok {
+		return RegisterWorkload{}.Supports(env.System)
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(len(env.Nodes)*r.Keys+1)*env.Timeout+10*time.Second)
+	defer cancel()
 	proc := firstProc
-	s := &session{cfg: Register{Timeout: timeout, Keys: keys}, rec: rec, clock: clock, counters: make([]atomic.Int64, keys), last: map[int]int64{}}
-	for _, n := range nodes {
+	s := &session{env: env, cfg: r, rec: env.Rec, clock: env.Clock, counters: make([]atomic.Int64, r.Keys), last: map[int]int64{}}
+	for _, n := range env.Nodes {
 		c, err := sys.RegisterClient(ctx, n, systems.Linearizable)
 		if err != nil {
-			return proc, err
+			return err
 		}
-		for k := 0; k < keys && ctx.Err() == nil; k++ {
+		for k := 0; k < r.Keys && ctx.Err() == nil; k++ {
 			s.do(ctx, c, n.Name, history.Process(proc), "read", k)
 			proc++
 		}
 		c.Close()
 	}
 	if err, _ := s.recErr.Load().(error); err != nil {
-		return proc, err
+		return err
 	}
-	return proc, ctx.Err()
-}
-
-// NextProcess is the first process number never used by a Run with this
-// configuration that ended with stats; FinalReads starts there.
-func (s Stats) NextProcess(concurrency int) int64 {
-	return int64(concurrency) + s.Started
+	return ctx.Err()
 }

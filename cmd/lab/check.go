@@ -14,8 +14,8 @@ import (
 
 	"github.com/lab-chaos/lab/checker"
 	"github.com/lab-chaos/lab/history"
+	"github.com/lab-chaos/lab/plugins"
 	"github.com/lab-chaos/lab/reports"
-	"github.com/lab-chaos/lab/scenarios"
 )
 
 // checkOptions are the flags of lab check.
@@ -180,14 +180,12 @@ func writeCheckReport(dir, path string, events []history.Event, res checker.Resu
 		Files: []string{"results.json", "history.html"},
 	}
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
-		if sc, err := scenarios.Load(filepath.Join(path, "scenario.yaml")); err == nil {
+		if sc, err := plugins.Default().Load(filepath.Join(path, "scenario.yaml")); err == nil {
 			run.Scenario, run.Seed, run.Nodes = sc.Name, sc.Seed, sc.NodeNames()
 			run.System = fmt.Sprintf("%s, %d nodes", sc.System.Name, sc.System.Nodes)
 			run.Command = fmt.Sprintf("lab run %s --seed %d  (re-checked with: lab check %s)", filepath.Join(path, "scenario.yaml"), sc.Seed, path)
 		}
 	}
-	for _, a := range res.Anomalies {
-		run.Anomalies = append(run.Anomalies, reports.Anomaly{Kind: a.Kind, Key: a.Key, Time: a.Time, Summary: a.Summary, Ops: a.Ops})
-	}
+	run.Anomalies = res.Anomalies
 	return reports.Write(dir, run)
 }

@@ -4,13 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/lab-chaos/lab/cluster"
-	"github.com/lab-chaos/lab/local"
+	"github.com/lab-chaos/lab/plugins"
 )
 
 func newCleanupCmd() *cobra.Command {
@@ -40,35 +38,19 @@ Nothing without the lab's label or marker is touched.`,
 			w := cmd.OutOrStdout()
 			n := 0
 			var errs []error
-			if d, err := cluster.Connect(ctx); err != nil {
-				fmt.Fprintf(w, "Docker not reachable, its resources not checked: %v\n", err)
-			} else {
-				removed, err := cluster.Cleanup(ctx, d, runID)
-				d.Close()
-				for _, c := range removed.Containers {
-					fmt.Fprintf(w, "removed container %s\n", c)
+			set := plugins.Default()
+			defer set.Close()
+			for _, drv := range set.Runtimes {
+				if err := drv.Check(ctx); err != nil {
+					fmt.Fprintf(w, "%s: not checked (%v)\n", drv.Name(), err)
+					continue
 				}
-				for _, nw := range removed.Networks {
-					fmt.Fprintf(w, "removed network %s\n", nw)
+				removed, err := drv.Cleanup(ctx, runID)
+				for _, x := range removed {
+					fmt.Fprintf(w, "removed %s\n", x)
 				}
-				n += len(removed.Containers) + len(removed.Networks)
+				n += len(removed)
 				errs = append(errs, err)
-			}
-			if os.Geteuid() == 0 {
-				removed, err := local.Cleanup(ctx, runID)
-				for _, x := range removed.Processes {
-					fmt.Fprintf(w, "removed process %s\n", x)
-				}
-				for _, x := range removed.Namespaces {
-					fmt.Fprintf(w, "removed namespace %s\n", x)
-				}
-				for _, x := range removed.Links {
-					fmt.Fprintf(w, "removed link %s\n", x)
-				}
-				n += len(removed.Processes) + len(removed.Namespaces) + len(removed.Links)
-				errs = append(errs, err)
-			} else {
-				fmt.Fprintln(w, "not root: what the local runtime left (namespaces, links) was not checked")
 			}
 			if err := errors.Join(errs...); err != nil {
 				return labFailure(err)

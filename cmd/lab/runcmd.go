@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,8 +11,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lab-chaos/lab/checker"
+	"github.com/lab-chaos/lab/plugins"
 	"github.com/lab-chaos/lab/runner"
-	"github.com/lab-chaos/lab/scenarios"
 )
 
 type runOptions struct {
@@ -33,17 +34,19 @@ heals every fault, checks the recorded history and writes the run directory
 store/<scenario>/<timestamp>/ (store/latest points at the newest).
 
 Exit codes: 0 valid, 1 invalid, 2 unknown, 254 bad input, 255 lab failure.`,
-		Example: `  # The main scenario: etcd, linearizable reads, majority/minority partitions
+		Example: `  # The main scenario: linearizable reads, majority/minority partitions
   sudo bin/lab run scenarios/partition.yaml
 
   # Reproduce a run exactly: the seed is in its scenario.yaml and report
-  sudo bin/lab run scenarios/etcd-serializable-reads.yaml --seed 7
+  sudo bin/lab run scenarios/partition.yaml --seed 7
 
   # Leave the cluster up afterwards to poke at it
   sudo bin/lab run scenarios/partition.yaml --keep`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			sc, err := scenarios.Load(args[0])
+			set := plugins.Default()
+			defer set.Close()
+			sc, err := set.Load(args[0])
 			if err != nil {
 				return badInput(err, "fix the scenario file; its fields are documented in docs/scenarios.md")
 			}
@@ -54,7 +57,7 @@ Exit codes: 0 valid, 1 invalid, 2 unknown, 254 bad input, 255 lab failure.`,
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
 			opt := runner.Options{
 				Scenario: sc, Store: o.store, Keep: o.keep, CheckTimeout: o.checkTimeout,
-				Progress: cmd.ErrOrStderr(), Log: log,
+				Progress: cmd.ErrOrStderr(), Log: log, Plugins: set,
 			}
 			if cmd.Flags().Changed("seed") {
 				opt.Seed, opt.SeedSet = o.seed, true
@@ -64,6 +67,10 @@ Exit codes: 0 valid, 1 invalid, 2 unknown, 254 bad input, 255 lab failure.`,
 				var env *runner.EnvError
 				if errors.As(err, &env) {
 					return &exitError{code: ExitLabFailure, err: env.Err, hint: env.Hint}
+				}
+				var bad *runner.BadInput
+				if errors.As(err, &bad) {
+					return badInput(bad.Err, cmp.Or(bad.Hint, "fix the scenario file; its fields are documented in docs/scenarios.md"))
 				}
 				if out.Dir != "" {
 					err = fmt.Errorf("%w (run directory: %s)", err, out.Dir)

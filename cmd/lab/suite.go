@@ -18,9 +18,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lab-chaos/lab/checker"
+	"github.com/lab-chaos/lab/plugins"
 	"github.com/lab-chaos/lab/reports"
 	"github.com/lab-chaos/lab/runner"
-	"github.com/lab-chaos/lab/scenarios"
 )
 
 type suiteOptions struct {
@@ -50,8 +50,8 @@ The exit code is the worst outcome of all scenarios, in Jepsen's order:
 255 lab failure > 254 bad input > 1 invalid > 2 unknown > 0 valid.
 An invalid verdict outranks an unknown one: a found anomaly is the stronger
 finding.`,
-		Example: `  # Both shipped scenarios, JUnit for CI
-  sudo bin/lab suite scenarios/partition.yaml scenarios/etcd-serializable-reads.yaml --junit out.xml
+		Example: `  # Every shipped scenario, JUnit for CI
+  sudo bin/lab suite scenarios/*.yaml --junit out.xml
 
   # Every scenario of a folder, into a separate store
   sudo bin/lab suite scenarios/ --store /var/lib/lab/nightly`,
@@ -172,7 +172,7 @@ func runOne(ctx context.Context, file string, o suiteOptions, progress io.Writer
 	r = suiteResult{File: file, Name: strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))}
 	began := time.Now()
 	defer func() { r.Duration = time.Since(began) }()
-	sc, err := scenarios.Load(file)
+	sc, err := plugins.Default().Load(file)
 	if err != nil {
 		r.Code, r.Err = ExitBadInput, err
 		fmt.Fprintf(progress, "lab: %s: %v\n", file, err)
@@ -189,6 +189,9 @@ func runOne(ctx context.Context, file string, o suiteOptions, progress io.Writer
 			err = fmt.Errorf("%w (run directory: %s)", err, out.Dir)
 		}
 		r.Code, r.Err = ExitLabFailure, err
+		if errors.As(err, new(*runner.BadInput)) {
+			r.Code = ExitBadInput
+		}
 		fmt.Fprintf(progress, "lab: %s: %v\n", file, err)
 		return r
 	}

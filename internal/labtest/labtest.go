@@ -14,7 +14,7 @@ import (
 
 	"github.com/docker/docker/client"
 
-	"github.com/lab-chaos/lab/cluster"
+	"github.com/lab-chaos/lab/runtime/docker"
 )
 
 // DockerRequired reports whether Docker tests must run.
@@ -30,7 +30,7 @@ func Docker(t testing.TB) *client.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := cluster.Connect(ctx)
+	c, err := docker.Connect(ctx)
 	if err != nil {
 		if DockerRequired() {
 			t.Fatalf("Docker is required here (CI or LAB_REQUIRE_DOCKER) but not reachable: %v", err)

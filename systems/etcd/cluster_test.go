@@ -8,9 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lab-chaos/lab/cluster"
 	"github.com/lab-chaos/lab/internal/labtest"
+	"github.com/lab-chaos/lab/internal/systest"
 	"github.com/lab-chaos/lab/nemesis"
+	"github.com/lab-chaos/lab/runtime"
+	"github.com/lab-chaos/lab/runtime/docker"
 	"github.com/lab-chaos/lab/systems"
 	"github.com/lab-chaos/lab/systems/etcd"
 )
@@ -28,43 +30,31 @@ func nodes(rt interface {
 // majority still takes writes, n3 can serve no linearizable read, and its
 // serializable reads are stale. After the heal n3 catches up.
 func TestPartitionCutsARealCluster(t *testing.T) {
-	d := labtest.Docker(t)
+	labtest.Docker(t)
 	labtest.Root(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
-	sys := &etcd.Etcd{BuildOutput: os.Stderr}
-	im := sys.Image()
-	if _, err := cluster.EnsureImage(ctx, d, im, os.Stderr); err != nil {
-		t.Fatal(err)
-	}
-	// A second ensure must find the image by its content and not rebuild.
-	if built, err := cluster.EnsureImage(ctx, d, im, os.Stderr); err != nil || built {
-		t.Fatalf("second EnsureImage: built=%v err=%v, want a cache hit", built, err)
-	}
-	runID := "test-" + time.Now().UTC().Format("150405.000")
-	cl, err := cluster.New(ctx, d, runID)
+	inst, err := etcd.System{}.Open(systems.Config{BuildOutput: os.Stderr})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := cl.Close(context.Background()); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
-	var peers []systems.Peer
-	for i, n := range []string{"n1", "n2", "n3"} {
-		peers = append(peers, systems.Peer{Name: n, Addr: cl.AddressOf(i)})
-	}
-	if err := cl.Start(ctx, sys.Nodes(im.Tag(), peers, runID)); err != nil {
+	sys := inst.(*etcd.Etcd)
+	drv := &docker.Driver{}
+	defer drv.Close()
+	art, _, err := sys.Artifact(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range peers {
-		if err := cluster.WaitFor(ctx, 60*time.Second, 200*time.Millisecond, func(ctx context.Context) error { return sys.Ready(ctx, p.Addr) }); err != nil {
-			logs, _ := cl.Logs(ctx, p.Name, 20)
-			t.Fatalf("%s not ready: %v\n%s", p.Name, err, logs)
-		}
+	if _, _, err := drv.Prepare(ctx, art, os.Stderr); err != nil {
+		t.Fatal(err)
 	}
+	// A second prepare must find the image by its content and not rebuild.
+	if _, built, err := drv.Prepare(ctx, art, os.Stderr); err != nil || built {
+		t.Fatalf("second Prepare: built=%v err=%v, want a cache hit", built, err)
+	}
+	c := systest.Start(ctx, t, drv, sys, systest.RunID("test"), "n1", "n2", "n3")
+	cl, peers := c.RT, c.Peers
 	c1, err := sys.RegisterClient(ctx, peers[0], systems.Linearizable)
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +80,7 @@ func TestPartitionCutsARealCluster(t *testing.T) {
 	}
 	// Wait until n3 has applied the write, so the stale read below is
 	// really stale and not merely not yet replicated.
-	if err := cluster.WaitFor(ctx, 10*time.Second, 100*time.Millisecond, func(ctx context.Context) error {
+	if err := runtime.WaitFor(ctx, 10*time.Second, 100*time.Millisecond, func(ctx context.Context) error {
 		v, _, err := c3s.Read(ctx, "k")
 		if err == nil && v != "1" {
 			err = errors.New("n3 has not applied the write yet")
@@ -112,7 +102,7 @@ func TestPartitionCutsARealCluster(t *testing.T) {
 	defer part.HealAll(context.Background())
 
 	// The majority goes on.
-	if err := cluster.WaitFor(ctx, 15*time.Second, 100*time.Millisecond, func(ctx context.Context) error {
+	if err := runtime.WaitFor(ctx, 15*time.Second, 100*time.Millisecond, func(ctx context.Context) error {
 		return op(func(ctx context.Context) error { return c1.Write(ctx, "k", "2") })
 	}); err != nil {
 		t.Fatalf("majority write during the partition: %v", err)
@@ -138,7 +128,7 @@ func TestPartitionCutsARealCluster(t *testing.T) {
 	if got := part.Active(); len(got) != 0 {
 		t.Fatalf("after heal, active faults = %v", got)
 	}
-	if err := cluster.WaitFor(ctx, 30*time.Second, 200*time.Millisecond, func(ctx context.Context) error {
+	if err := runtime.WaitFor(ctx, 30*time.Second, 200*time.Millisecond, func(ctx context.Context) error {
 		var v string
 		err := op(func(ctx context.Context) (err error) { v, _, err = c3.Read(ctx, "k"); return err })
 		if err == nil && v != "2" {

@@ -16,60 +16,94 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/lab-chaos/lab/cluster"
+	"github.com/lab-chaos/lab/logcheck"
+	"github.com/lab-chaos/lab/runtime"
+	"github.com/lab-chaos/lab/scenarios"
 	"github.com/lab-chaos/lab/systems"
 )
 
-// Etcd is the etcd system under test.
+// System is etcd as a kind of system under test.
+type System struct{}
+
+var _ systems.System = System{}
+
+// Name is "etcd".
+func (System) Name() string { return "etcd" }
+
+// NodeCounts: raft wants an odd number of members; the lab runs 3 or 5.
+func (System) NodeCounts() []int { return []int{3, 5} }
+
+// Keys: etcd takes no settings of its own from the scenario yet.
+func (System) Keys() []string { return nil }
+
+// Decode has nothing to read.
+func (System) Decode(*scenarios.Fields) any { return nil }
+
+// Open checks the version asked for: the lab builds one pinned etcd
+// release (the build module's).
+func (System) Open(cfg systems.Config) (systems.Instance, error) {
+	if v := strings.TrimPrefix(cfg.Version, "v"); v != "" && v != serverVersion() {
+		return nil, fmt.Errorf("etcd version %q cannot be built by this lab: it builds etcd %s", cfg.Version, serverVersion())
+	}
+	return &Etcd{BuildOutput: cfg.BuildOutput}, nil
+}
+
+// Etcd is etcd configured for one run.
 type Etcd struct {
 	// BuildOutput receives the output of the one-time server build.
 	BuildOutput io.Writer
 }
 
-var _ systems.Registers = (*Etcd)(nil)
-
-// Name is "etcd".
-func (*Etcd) Name() string { return "etcd" }
+var (
+	_ systems.Registers = (*Etcd)(nil)
+	_ systems.Leaders   = (*Etcd)(nil)
+	_ systems.Clocks    = (*Etcd)(nil)
+)
 
 // Version is the pinned server version.
 func (*Etcd) Version() string { return serverVersion() }
 
-// Image is the FROM scratch image with the static server.
-func (e *Etcd) Image() cluster.Image { return image(e.BuildOutput) }
+// Settings: nothing of etcd's configuration is chosen by the scenario yet.
+func (*Etcd) Settings() []string { return nil }
+
+// LogPatterns are the lines etcd's zap logger writes when a member becomes
+// leader, when the server starts, and when a member restarts from its WAL.
+func (*Etcd) LogPatterns() logcheck.Patterns {
+	return logcheck.Patterns{
+		Leader:     []string{"elected leader", "became leader"},
+		Start:      []string{"starting an etcd server"},
+		Restarting: []string{"restarting local member"},
+	}
+}
 
 const (
 	clientPort = 2379
 	peerPort   = 2380
 )
 
-// Nodes bootstraps a static cluster: every node knows every peer from the
+// Node bootstraps a static cluster: every node knows every peer from the
 // start.
-func (*Etcd) Nodes(image string, peers []systems.Peer, token string) []cluster.NodeSpec {
+func (*Etcd) Node(p runtime.Placement, c systems.Cluster) runtime.NodeSpec {
 	var initial []string
-	for _, p := range peers {
-		initial = append(initial, fmt.Sprintf("%s=http://%s:%d", p.Name, p.Addr, peerPort))
+	for _, n := range c.Nodes {
+		initial = append(initial, fmt.Sprintf("%s=http://%s:%d", n.Name, n.Addr, peerPort))
 	}
-	specs := make([]cluster.NodeSpec, 0, len(peers))
-	for _, p := range peers {
-		specs = append(specs, cluster.NodeSpec{
-			Name:  p.Name,
-			Image: image,
-			Cmd: []string{
-				"--name", p.Name,
-				"--data-dir", "/data",
-				"--listen-client-urls", fmt.Sprintf("http://0.0.0.0:%d", clientPort),
-				"--advertise-client-urls", fmt.Sprintf("http://%s:%d", p.Addr, clientPort),
-				"--listen-peer-urls", fmt.Sprintf("http://0.0.0.0:%d", peerPort),
-				"--initial-advertise-peer-urls", fmt.Sprintf("http://%s:%d", p.Addr, peerPort),
-				"--initial-cluster", strings.Join(initial, ","),
-				"--initial-cluster-state", "new",
-				"--initial-cluster-token", token,
-				"--logger", "zap",
-				"--log-outputs", "stderr",
-			},
-		})
+	return runtime.NodeSpec{
+		Name: p.Name,
+		Args: []string{
+			"--name", p.Name,
+			"--data-dir", p.DataDir,
+			"--listen-client-urls", fmt.Sprintf("http://0.0.0.0:%d", clientPort),
+			"--advertise-client-urls", fmt.Sprintf("http://%s:%d", p.Addr, clientPort),
+			"--listen-peer-urls", fmt.Sprintf("http://0.0.0.0:%d", peerPort),
+			"--initial-advertise-peer-urls", fmt.Sprintf("http://%s:%d", p.Addr, peerPort),
+			"--initial-cluster", strings.Join(initial, ","),
+			"--initial-cluster-state", "new",
+			"--initial-cluster-token", c.Token,
+			"--logger", "zap",
+			"--log-outputs", "stderr",
+		},
 	}
-	return specs
 }
 
 func endpoint(addr netip.Addr) string { return fmt.Sprintf("http://%s:%d", addr, clientPort) }
@@ -89,7 +123,8 @@ func newClient(ctx context.Context, addr netip.Addr) (*clientv3.Client, error) {
 }
 
 // Ready is nil once the node has a leader and answers a linearizable read.
-func (*Etcd) Ready(ctx context.Context, addr netip.Addr) error {
+func (*Etcd) Ready(ctx context.Context, node systems.Peer) error {
+	addr := node.Addr
 	c, err := newClient(ctx, addr)
 	if err != nil {
 		return err

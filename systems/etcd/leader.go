@@ -10,11 +10,6 @@ import (
 	"github.com/lab-chaos/lab/systems"
 )
 
-var (
-	_ systems.Leaders = (*Etcd)(nil)
-	_ systems.Clocks  = (*Etcd)(nil)
-)
-
 // Leader asks every node for its status and maps the leader's member ID to
 // a node name. Nodes that do not answer within a second are passed over;
 // answers that disagree (a cut-off node still believes in an old leader)

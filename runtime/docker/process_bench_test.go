@@ -1,37 +1,31 @@
-package cluster_test
+package docker_test
 
 import (
 	"context"
 	"os"
 	"os/exec"
 	"testing"
-	"time"
 
-	"github.com/lab-chaos/lab/cluster"
+	"github.com/lab-chaos/lab/internal/systest"
+	"github.com/lab-chaos/lab/runtime"
+	"github.com/lab-chaos/lab/runtime/docker"
 	"github.com/lab-chaos/lab/internal/labtest"
 	"github.com/lab-chaos/lab/systems"
 	"github.com/lab-chaos/lab/systems/etcd"
 )
 
 // oneNode starts a single etcd node for process-fault benchmarks.
-func oneNode(b *testing.B) (*cluster.Cluster, string) {
-	d := labtest.Docker(b)
+func oneNode(b *testing.B) (runtime.Runtime, string) {
+	labtest.Docker(b)
 	ctx := context.Background()
-	sys := &etcd.Etcd{}
-	im := sys.Image()
-	if _, err := cluster.EnsureImage(ctx, d, im, os.Stderr); err != nil {
-		b.Fatal(err)
-	}
-	cl, err := cluster.New(ctx, d, "bench-"+time.Now().UTC().Format("150405.000"))
+	inst, err := etcd.System{}.Open(systems.Config{BuildOutput: os.Stderr})
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { cl.Close(context.Background()) })
-	peers := []systems.Peer{{Name: "n1", Addr: cl.AddressOf(0)}}
-	if err := cl.Start(ctx, sys.Nodes(im.Tag(), peers, "bench")); err != nil {
-		b.Fatal(err)
-	}
-	return cl, cl.Nodes()[0].ContainerID
+	drv := &docker.Driver{}
+	b.Cleanup(func() { drv.Close() })
+	c := systest.Start(ctx, b, drv, inst, systest.RunID("bench"), "n1")
+	return c.RT, c.RT.(*docker.Cluster).Nodes()[0].ContainerID
 }
 
 // BenchmarkProcessFaults measures pause and resume, and kill and restart,

@@ -14,16 +14,11 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/lab-chaos/lab/cluster"
+	"github.com/lab-chaos/lab/runtime"
 )
 
 //go:embed buildmod/main.go.in buildmod/go.mod.in buildmod/go.sum.in
 var buildmod embed.FS
-
-const dockerfile = `FROM scratch
-COPY etcd /usr/local/bin/etcd
-ENTRYPOINT ["/usr/local/bin/etcd"]
-`
 
 // serverVersion reads the pinned server version from the build module.
 func serverVersion() string {
@@ -38,26 +33,58 @@ func serverVersion() string {
 	return strings.TrimPrefix(string(m[1]), "v")
 }
 
-// image returns the recipe; progress receives the output of go build.
-func image(progress io.Writer) cluster.Image {
-	return cluster.Image{
-		Name:    "lab-etcd",
-		Content: contentHash(),
-		Context: func(ctx context.Context) (map[string]cluster.File, error) {
-			bin, err := buildServer(ctx, progress)
-			if err != nil {
-				return nil, err
-			}
-			return map[string]cluster.File{
-				"Dockerfile": {Data: []byte(dockerfile)},
-				"etcd":       {Data: bin, Mode: 0o755},
-			}, nil
-		},
+// Artifact returns the static etcd server, built once with the build
+// module into os.UserCacheDir()/lab/etcd-<content hash>/etcd and reused
+// from there by every later run, in either runtime.
+func (e *Etcd) Artifact(ctx context.Context) (runtime.Artifact, bool, error) {
+	content := contentHash()
+	art := runtime.Artifact{Name: "etcd", Version: serverVersion(), Content: content}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		return art, false, fmt.Errorf("etcd binary: no cache directory: %w", err)
 	}
+	dir := filepath.Join(cache, "lab", "etcd-"+content[:16])
+	art.Binary = filepath.Join(dir, "etcd")
+	if st, err := os.Stat(art.Binary); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+		return art, false, nil
+	}
+	bin, err := buildServer(ctx, e.BuildOutput)
+	if err != nil {
+		return art, false, err
+	}
+	if err := writeAtomically(dir, art.Binary, bin); err != nil {
+		return art, false, fmt.Errorf("etcd binary: %w", err)
+	}
+	return art, true, nil
 }
 
-// contentHash covers every input of the image: the build module, the
-// Dockerfile, the Go toolchain that compiles it and the target platform.
+// writeAtomically writes data beside path and renames it into place, so
+// that a concurrent or an interrupted build never leaves a partial binary.
+func writeAtomically(dir, path string, data []byte) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, "etcd-*.tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o755); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// contentHash covers every input of the binary: the build module, the Go
+// toolchain that compiles it and the target platform.
 func contentHash() string {
 	h := sha256.New()
 	for _, name := range []string{"main.go.in", "go.mod.in", "go.sum.in"} {
@@ -65,7 +92,6 @@ func contentHash() string {
 		fmt.Fprintf(h, "%s %d\n", name, len(b))
 		h.Write(b)
 	}
-	io.WriteString(h, dockerfile)
 	io.WriteString(h, goVersion())
 	io.WriteString(h, "linux/amd64")
 	return hex.EncodeToString(h.Sum(nil))

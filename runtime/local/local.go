@@ -16,8 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/lab-chaos/lab/cluster"
-	"github.com/lab-chaos/lab/nemesis"
+	"github.com/lab-chaos/lab/runtime"
 )
 
 // ErrNeedsRoot is returned by [New] and [Cleanup] without the privileges
@@ -42,7 +41,7 @@ type Runtime struct {
 	nodes []*node
 }
 
-var _ nemesis.Processes = (*Runtime)(nil)
+var _ runtime.Runtime = (*Runtime)(nil)
 
 // node is one node. Its fields below mu are guarded by Runtime.mu; op
 // serializes the process faults on the node.
@@ -201,11 +200,20 @@ func (r *Runtime) AddressOf(i int) netip.Addr {
 // shared).
 func (r *Runtime) DataDir(node string) string { return filepath.Join(r.workDir, node, "data") }
 
+// Place puts the i-th node at AddressOf(i), with its data in DataDir.
+func (r *Runtime) Place(names []string) []runtime.Placement {
+	out := make([]runtime.Placement, len(names))
+	for i, n := range names {
+		out[i] = runtime.Placement{Name: n, Addr: r.AddressOf(i), DataDir: r.DataDir(n)}
+	}
+	return out
+}
+
 // Start makes one namespace per spec, at the fixed address AddressOf(i)
-// for the i-th, then starts each node: `binary spec.Cmd...` in the node's
+// for the i-th, then starts each node: `binary spec.Args...` in the node's
 // namespace and working directory, with spec.Env added to a minimal
-// environment. spec.Image is ignored.
-func (r *Runtime) Start(ctx context.Context, specs []cluster.NodeSpec) error {
+// environment.
+func (r *Runtime) Start(ctx context.Context, specs []runtime.NodeSpec) error {
 	r.mu.Lock()
 	seen := map[string]bool{}
 	for _, n := range r.nodes {
@@ -229,7 +237,7 @@ func (r *Runtime) Start(ctx context.Context, specs []cluster.NodeSpec) error {
 		n := &node{
 			name:    s.Name,
 			addr:    r.AddressOf(idx),
-			args:    append([]string(nil), s.Cmd...),
+			args:    append([]string(nil), s.Args...),
 			env:     append([]string(nil), s.Env...),
 			dir:     filepath.Join(r.workDir, s.Name),
 			logPath: filepath.Join(r.workDir, s.Name+".log"),

@@ -18,9 +18,9 @@ import (
 
 	"github.com/vishvananda/netlink"
 
-	"github.com/lab-chaos/lab/cluster"
 	"github.com/lab-chaos/lab/internal/labtest"
-	"github.com/lab-chaos/lab/local"
+	"github.com/lab-chaos/lab/runtime"
+	"github.com/lab-chaos/lab/runtime/local"
 	"github.com/lab-chaos/lab/nemesis"
 	"github.com/lab-chaos/lab/systems"
 	"github.com/lab-chaos/lab/systems/etcd"
@@ -47,15 +47,20 @@ func TestEtcdOnLocalRuntime(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	began := time.Now()
-	sys := &etcd.Etcd{BuildOutput: os.Stderr}
-	bin, err := sys.Binary(ctx)
+	inst, err := etcd.System{}.Open(systems.Config{BuildOutput: os.Stderr})
 	if err != nil {
 		t.Fatal(err)
 	}
+	sys := inst.(*etcd.Etcd)
+	art, _, err := sys.Artifact(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := art.Binary
 	t.Logf("etcd binary %s in %s", bin, time.Since(began).Round(time.Millisecond))
 	t0 := time.Now()
-	if again, err := sys.Binary(ctx); err != nil || again != bin || time.Since(t0) > 2*time.Second {
-		t.Fatalf("second Binary = %q, %v after %s; want the cached %q at once", again, err, time.Since(t0), bin)
+	if again, built, err := sys.Artifact(ctx); err != nil || built || again.Binary != bin || time.Since(t0) > 2*time.Second {
+		t.Fatalf("second Artifact = %q, built %v, %v after %s; want the cached %q at once", again.Binary, built, err, time.Since(t0), bin)
 	}
 
 	runID := testRunID(t)
@@ -70,16 +75,18 @@ func TestEtcdOnLocalRuntime(t *testing.T) {
 			rt.Close(context.Background())
 		}
 	})
-	var peers []systems.Peer
-	for i, n := range []string{"n1", "n2", "n3"} {
-		peers = append(peers, systems.Peer{Name: n, Addr: rt.AddressOf(i)})
+	places := rt.Place([]string{"n1", "n2", "n3"})
+	peers := systems.Peers(places)
+	var specs []runtime.NodeSpec
+	for _, p := range places {
+		specs = append(specs, sys.Node(p, systems.Cluster{Nodes: places, Token: runID}))
 	}
-	if err := rt.Start(ctx, sys.LocalNodes(peers, runID, rt.DataDir)); err != nil {
+	if err := rt.Start(ctx, specs); err != nil {
 		t.Fatal(err)
 	}
 	waitReady := func(p systems.Peer) {
 		t.Helper()
-		if err := cluster.WaitFor(ctx, 60*time.Second, 100*time.Millisecond, func(ctx context.Context) error { return sys.Ready(ctx, p.Addr) }); err != nil {
+		if err := runtime.WaitFor(ctx, 60*time.Second, 100*time.Millisecond, func(ctx context.Context) error { return sys.Ready(ctx, p) }); err != nil {
 			logs, _ := rt.Logs(ctx, p.Name, 20)
 			t.Fatalf("%s not ready: %v\n%s", p.Name, err, logs)
 		}
@@ -114,7 +121,7 @@ func TestEtcdOnLocalRuntime(t *testing.T) {
 		return v, err
 	}
 	readsEventually := func(c systems.RegisterClient, want string, within time.Duration) error {
-		return cluster.WaitFor(ctx, within, 100*time.Millisecond, func(ctx context.Context) error {
+		return runtime.WaitFor(ctx, within, 100*time.Millisecond, func(ctx context.Context) error {
 			v, err := read(c)
 			if err == nil && v != want {
 				err = fmt.Errorf("read %q, want %q", v, want)
@@ -144,7 +151,7 @@ func TestEtcdOnLocalRuntime(t *testing.T) {
 		}
 		defer part.HealAll(context.Background())
 		t.Logf("cut %v in %s", groups, time.Since(t0).Round(time.Microsecond))
-		if err := cluster.WaitFor(ctx, 15*time.Second, 100*time.Millisecond, func(ctx context.Context) error { return write(c1, "2") }); err != nil {
+		if err := runtime.WaitFor(ctx, 15*time.Second, 100*time.Millisecond, func(ctx context.Context) error { return write(c1, "2") }); err != nil {
 			t.Fatalf("majority write during the partition: %v", err)
 		}
 		if _, err := read(c3); err == nil {
@@ -216,7 +223,7 @@ func TestEtcdOnLocalRuntime(t *testing.T) {
 		if _, err := rt.Pid(ctx, "n2"); err == nil {
 			t.Fatal("Pid of a killed node succeeded")
 		}
-		if err := cluster.WaitFor(ctx, 15*time.Second, 100*time.Millisecond, func(ctx context.Context) error { return write(c1, "4") }); err != nil {
+		if err := runtime.WaitFor(ctx, 15*time.Second, 100*time.Millisecond, func(ctx context.Context) error { return write(c1, "4") }); err != nil {
 			t.Fatalf("write with n2 dead: %v", err)
 		}
 		t0 := time.Now()
@@ -446,7 +453,7 @@ func leaveRunBehind(t *testing.T, runID string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	specs := []cluster.NodeSpec{{Name: "n1", Cmd: []string{"600"}}, {Name: "n2", Cmd: []string{"600"}}, {Name: "n3", Cmd: []string{"600"}}}
+	specs := []runtime.NodeSpec{{Name: "n1", Args: []string{"600"}}, {Name: "n2", Args: []string{"600"}}, {Name: "n3", Args: []string{"600"}}}
 	if err := rt.Start(ctx, specs); err != nil {
 		t.Fatal(err)
 	}
@@ -484,7 +491,7 @@ func TestSignalFaultsWithoutFreezer(t *testing.T) {
 	}
 	defer rt.Close(context.Background())
 	local.WithoutFreezer(rt)
-	if err := rt.Start(ctx, []cluster.NodeSpec{{Name: "n1", Cmd: []string{"600"}}}); err != nil {
+	if err := rt.Start(ctx, []runtime.NodeSpec{{Name: "n1", Args: []string{"600"}}}); err != nil {
 		t.Fatal(err)
 	}
 	state := func() string {

@@ -13,4 +13,4 @@
 // Images are built locally through the Docker API ([EnsureImage]), from a
 // build context the system under test provides, and cached by the hash of
 // their content: there is no registry to pull from.
-package cluster
+package docker

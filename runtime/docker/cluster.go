@@ -1,4 +1,4 @@
-package cluster
+package docker
 
 import (
 	"context"
@@ -11,21 +11,14 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"time"
-
+	
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/pkg/stdcopy"
-)
 
-// NodeSpec says how to start one node.
-type NodeSpec struct {
-	Name  string
-	Image string
-	Cmd   []string
-	Env   []string
-}
+	"github.com/lab-chaos/lab/runtime"
+)
 
 // Node is a started node.
 type Node struct {
@@ -42,6 +35,7 @@ type Cluster struct {
 	netID   string
 	netName string
 	prefix  netip.Prefix
+	image   string
 	mu      sync.Mutex
 	nodes   []*Node
 }
@@ -53,7 +47,7 @@ const subnetCandidates = 64
 
 // New creates the run's bridge network with a free /24 subnet. The network
 // is labelled with the run ID.
-func New(ctx context.Context, d Docker, runID string) (*Cluster, error) {
+func New(ctx context.Context, d Docker, runID, image string) (*Cluster, error) {
 	h := fnv.New32a()
 	h.Write([]byte(runID))
 	start := int(h.Sum32() % 256)
@@ -72,7 +66,7 @@ func New(ctx context.Context, d Docker, runID string) (*Cluster, error) {
 			Labels: map[string]string{LabelRun: runID},
 		})
 		if err == nil {
-			return &Cluster{d: d, runID: runID, netID: resp.ID, netName: name, prefix: prefix}, nil
+			return &Cluster{d: d, runID: runID, netID: resp.ID, netName: name, prefix: prefix, image: image}, nil
 		}
 		lastErr = err
 		if !strings.Contains(err.Error(), "overlap") && !strings.Contains(err.Error(), "in use") {
@@ -99,6 +93,19 @@ func (c *Cluster) AddressOf(i int) netip.Addr {
 	return netip.AddrFrom4(a)
 }
 
+// dataDir is where every node keeps its data inside its container.
+const dataDir = "/data"
+
+// Place puts the i-th node at AddressOf(i), with its data in /data of its
+// own container.
+func (c *Cluster) Place(names []string) []runtime.Placement {
+	out := make([]runtime.Placement, len(names))
+	for i, n := range names {
+		out[i] = runtime.Placement{Name: n, Addr: c.AddressOf(i), DataDir: dataDir}
+	}
+	return out
+}
+
 // Nodes returns the started nodes in order.
 func (c *Cluster) Nodes() []*Node {
 	c.mu.Lock()
@@ -119,16 +126,16 @@ func (c *Cluster) Node(name string) (*Node, bool) {
 }
 
 // Start creates and starts one container per spec, in order, at fixed
-// addresses (the i-th spec gets AddressOf(i)). The caller must have chosen
-// the specs' addresses the same way (see AddressOf).
-func (c *Cluster) Start(ctx context.Context, specs []NodeSpec) error {
+// addresses (the i-th spec gets AddressOf(i), as [Cluster.Place] said),
+// all from the cluster's image.
+func (c *Cluster) Start(ctx context.Context, specs []runtime.NodeSpec) error {
 	for i, s := range specs {
 		ip := c.AddressOf(i)
 		labels := map[string]string{LabelRun: c.runID, LabelNode: s.Name}
 		resp, err := c.d.ContainerCreate(ctx,
 			&container.Config{
-				Image:    s.Image,
-				Cmd:      s.Cmd,
+				Image:    c.image,
+				Cmd:      s.Args,
 				Env:      s.Env,
 				Hostname: s.Name,
 				Labels:   labels,
@@ -313,40 +320,7 @@ func Cleanup(ctx context.Context, d Docker, runID string) (Removed, error) {
 	return out, errors.Join(errs...)
 }
 
-// WaitFor polls cond every interval until it returns nil, returns an error
-// marked [Final] (waiting longer cannot help: that error is returned at
-// once), the timeout passes (the last error is returned) or ctx ends.
-func WaitFor(ctx context.Context, timeout, interval time.Duration, cond func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		err := cond(ctx)
-		if err == nil {
-			return nil
-		}
-		var f finalError
-		if errors.As(err, &f) {
-			return f.err
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("not within %s: %w", timeout, err)
-		case <-t.C:
-		}
-	}
-}
-
-type finalError struct{ err error }
-
-func (e finalError) Error() string { return e.err.Error() }
-func (e finalError) Unwrap() error { return e.err }
-
-// Final marks err as one that ends a [WaitFor] at once, such as a node
-// that exited while it was awaited.
-func Final(err error) error { return finalError{err} }
-
 func isNotFound(err error) bool {
 	return err != nil && (strings.Contains(err.Error(), "No such") || strings.Contains(err.Error(), "not found"))
 }
+var _ runtime.Runtime = (*Cluster)(nil)

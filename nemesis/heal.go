@@ -7,13 +7,6 @@ import (
 	"slices"
 )
 
-// Nemesis is a fault injector. Every implementation's HealAll is idempotent
-// and undoes everything still in effect.
-type Nemesis interface {
-	Name() string
-	HealAll(ctx context.Context) error
-}
-
 // faultIDs returns the IDs of the faults in effect, in order. The nemeses
 // key what they applied by fault ID; the caller holds their lock.
 func faultIDs[V any](active map[int]V) []int {

@@ -1,0 +1,155 @@
+package runner
+
+import (
+	"context"
+
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/lab-chaos/lab/nemesis"
+	"github.com/lab-chaos/lab/rundir"
+	"github.com/lab-chaos/lab/runtime"
+	"github.com/lab-chaos/lab/scenarios"
+	"github.com/lab-chaos/lab/systems"
+	"github.com/lab-chaos/lab/workloads"
+)
+
+// systemRun is the system under test as this run configured it.
+type systemRun struct {
+	kind systems.System
+	inst systems.Instance
+	art  runtime.Artifact
+}
+
+// prepare checks everything that can be checked before anything starts
+// (the system opens the version asked for, the workload can drive it, the
+// runtime is there, this machine can inject every fault), then makes the
+// run directory and builds what the nodes run. A problem before the run
+// directory exists is bad input or the machine's, and nothing was made.
+func (r *run) prepare(ctx context.Context) error {
+	r.sc = r.opt.Scenario
+	sc := r.sc
+	if r.opt.SeedSet {
+		sc.Seed, sc.SeedSet = r.opt.Seed, true
+	}
+	if !sc.SeedSet {
+		sc.Resolve(randomSeed())
+	}
+	r.streams = newStreams(sc.Seed)
+
+	kind, ok := r.plugins.System(sc.System.Name)
+	if !ok {
+		return &BadInput{Err: fmt.Errorf("%s: system %q is not one this lab knows", sc.Path, sc.System.Name)}
+	}
+	inst, err := kind.Open(systems.Config{Version: sc.System.Version, Params: sc.System.Params, BuildOutput: r.opt.Progress})
+	if err != nil {
+		return &BadInput{Err: fmt.Errorf("%s: system: %w", sc.Path, err), Hint: "fix system.version in the scenario"}
+	}
+	r.sys = systemRun{kind: kind, inst: inst}
+	wl, ok := workloads.Lookup(r.plugins.Workloads, sc.Workload.Name)
+	if !ok {
+		return &BadInput{Err: fmt.Errorf("%s: workload %q is not one this lab knows", sc.Path, sc.Workload.Name)}
+	}
+	if err := wl.Supports(inst); err != nil {
+		return &BadInput{Err: fmt.Errorf("%s: workload: %w", sc.Path, err), Hint: "choose a workload the system serves"}
+	}
+	r.wl = wl
+	drv, ok := r.plugins.Runtime(sc.Runtime)
+	if !ok {
+		return &BadInput{Err: fmt.Errorf("%s: runtime %q is not one this lab knows", sc.Path, sc.Runtime)}
+	}
+	r.drv = drv
+	if err := r.faultsAvailable(); err != nil {
+		return err
+	}
+	if err := drv.Check(ctx); err != nil {
+		return err
+	}
+
+	dir, runID, err := rundir.Create(r.opt.Store, sc.Name, r.began)
+	if err != nil {
+		return err
+	}
+	r.dir, r.out.Dir, r.out.RunID = dir, string(dir), runID
+	resolved, err := sc.Resolved()
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(dir.Path(rundir.Scenario), resolved, 0o644); err != nil {
+		return err
+	}
+	r.say("run %s, seed %d, directory %s", runID, sc.Seed, dir)
+	if err := r.writePlan(); err != nil {
+		return err
+	}
+
+	t := time.Now()
+	art, built, err := inst.Artifact(ctx)
+	if err != nil {
+		return fmt.Errorf("build %s: %w", kind.Name(), err)
+	}
+	what, imageBuilt, err := drv.Prepare(ctx, art, r.opt.Progress)
+	if err != nil {
+		return fmt.Errorf("prepare %s: %w", what, err)
+	}
+	r.sys.art = art
+	if built || imageBuilt {
+		r.say("built %s %s (%s) in %s", art.Name, art.Version, what, time.Since(t).Round(time.Second))
+	} else {
+		r.say("%s %s: %s (cached by content)", art.Name, art.Version, what)
+	}
+	r.out.Timings.Image = time.Since(t)
+	return nil
+}
+
+// powers are what this run can do, as the fault kinds ask it.
+func (r *run) powers() nemesis.Powers {
+	ab := r.drv.Abilities()
+	_, leader := r.sys.inst.(systems.Leaders)
+	return nemesis.Powers{Root: os.Geteuid() == 0, HostProcesses: ab.HostProcesses, Processes: ab.Processes, Leader: leader}
+}
+
+// faultsAvailable asks each fault's kind whether this run can inject it,
+// and lists every one that cannot, by file, line and field.
+func (r *run) faultsAvailable() error {
+	pw := r.powers()
+	var errs scenarios.Errors
+	for i, f := range r.sc.Faults {
+		k, ok := nemesis.Lookup(r.plugins.Faults, f.Kind)
+		var err error
+		if !ok {
+			err = fmt.Errorf("fault kind %q is not one this lab knows", f.Kind)
+		} else {
+			err = k.Available(pw, f.Params)
+		}
+		if err != nil {
+			errs = append(errs, &scenarios.Error{File: r.sc.Path, Line: f.Line, Field: fmt.Sprintf("faults[%d]", i), Msg: err.Error(),
+				Hint: "this run cannot inject it as written; `lab doctor` says what this machine has"})
+		}
+	}
+	if len(errs) > 0 {
+		return &BadInput{Err: errs}
+	}
+	return nil
+}
+
+// plan is the scenario's fault plan as the nemesis runs it, numbered from
+// 1 in time order.
+func (r *run) plan() []nemesis.Occurrence {
+	var out []nemesis.Occurrence
+	for i, p := range r.sc.Plan() {
+		f := r.sc.Faults[p.Fault]
+		out = append(out, nemesis.Occurrence{ID: i + 1, Kind: f.Kind, Params: f.Params, Start: p.Start, End: p.End})
+	}
+	return out
+}
+
+// writePlan records which faults the seed planned in faults.json.
+func (r *run) writePlan() error {
+	plan := rundir.PlanFile{Seed: r.sc.Seed, Schedule: r.sc.Schedule.Mode, Faults: []rundir.PlannedLine{}}
+	for _, o := range r.plan() {
+		plan.Faults = append(plan.Faults, rundir.PlannedLine{ID: o.ID, Fault: nemesis.Describe(o.Kind, o.Params), StartsAt: o.Start.String(), EndsAt: o.End.String()})
+	}
+	return r.dir.WriteJSON(rundir.Faults, plan)
+}
