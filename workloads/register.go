@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -146,18 +147,33 @@ func (RegisterWorkload) Run(ctx context.Context, env Env) (Stats, error) {
 		}
 	}()
 
+	// A client that panics (garbage from a client library, a bug of ours)
+	// ends the run with an error, through the runner's cleanup, instead of
+	// killing the process with faults in effect.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var panicked atomic.Value
 	tickets := make(chan ticket, env.Concurrency)
 	var wg sync.WaitGroup
 	for i := range clients {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
+			defer func() {
+				if p := recover(); p != nil {
+					panicked.CompareAndSwap(nil, fmt.Errorf("client %d panicked: %v\n%s", i, p, debug.Stack()))
+					cancel()
+				}
+			}()
 			s.client(ctx, clients[i], env.Nodes[i%len(env.Nodes)].Name, history.Process(i), interval, tickets)
 		}(i)
 	}
 	s.dispatch(ctx, interval, tickets)
 	close(tickets)
 	wg.Wait()
+	if err, _ := panicked.Load().(error); err != nil {
+		return s.stats, err
+	}
 	if err, _ := s.recErr.Load().(error); err != nil {
 		return s.stats, err
 	}
