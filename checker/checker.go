@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"runtime/debug"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -15,12 +16,29 @@ import (
 )
 
 // Check judges a history against the model named in opts. The error is
-// only for bad input (an unknown model, a function or value the model does
-// not understand); everything the history itself gets wrong is in the
-// Result. When ctx is cancelled or opts.Timeout passes before the search
-// ends, the verdict is Unknown unless a key was already found invalid.
-func Check(ctx context.Context, events []history.Event, opts Options) (Result, error) {
+// bad input (an unknown model, a function or value the model does not
+// understand), or, wrapping [ErrInternal], a failure inside the checker;
+// everything the history itself gets wrong is in the Result. When ctx is
+// cancelled or opts.Timeout passes before the search ends, the verdict is
+// Unknown unless a key was already found invalid.
+func Check(ctx context.Context, events []history.Event, opts Options) (res Result, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			res, err = Result{}, internalError(v)
+		}
+	}()
 	return check(ctx, events, opts, tuning{})
+}
+
+// ErrInternal marks a failure inside the checker: a bug, not a property
+// of the history. It must never be read as a verdict (lab check exits 255
+// on it, not 2).
+var ErrInternal = errors.New("internal checker error")
+
+// internalError turns a recovered panic into an error wrapping
+// ErrInternal, with the stack for the bug report.
+func internalError(v any) error {
+	return fmt.Errorf("%w: %v\n%s", ErrInternal, v, debug.Stack())
 }
 
 func check(ctx context.Context, events []history.Event, opts Options, t tuning) (Result, error) {
@@ -145,8 +163,6 @@ func countOps(ops []history.Op) Counts {
 	return c
 }
 
-// runPartitions checks the partitions on a pool of one worker per core,
-// largest first, writing one result per partition.
 // runPartitions builds and checks the keys on a pool of one worker per
 // core, largest first. Each key is built by the worker that checks it and
 // released when it is valid, so memory holds the keys in flight, not all
@@ -178,22 +194,7 @@ func runPartitions(ctx context.Context, m *model, tf timeFormat, keys []string, 
 					return
 				}
 				i := order[n]
-				p, err := m.build(keys[i], groups[keys[i]], tf)
-				if err != nil {
-					errs[i] = err
-					cancel(err)
-					continue
-				}
-				reds[i] = p.red
-				c := &checked{result: checkPartition(ctx, p)}
-				switch {
-				case c.result.Verdict == Invalid:
-					c.part = p
-					cancel(errStopped)
-				case c.result.Verdict == Unknown && errors.Is(context.Cause(ctx), errStopped):
-					c.result.Method = "stopped"
-				}
-				out[i] = c
+				out[i], reds[i], errs[i] = checkKey(ctx, cancel, m, tf, keys[i], groups[keys[i]])
 			}
 		}()
 	}
@@ -204,6 +205,32 @@ func runPartitions(ctx context.Context, m *model, tf timeFormat, keys []string, 
 		}
 	}
 	return out, reds, nil
+}
+
+// checkKey builds and checks one key on a worker. A panic there would
+// kill the process from a goroutine no caller can recover, so it is
+// recovered here and becomes an error wrapping ErrInternal.
+func checkKey(ctx context.Context, cancel context.CancelCauseFunc, m *model, tf timeFormat, key string, ops []history.Op) (c *checked, red Reductions, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			c, err = nil, internalError(v)
+			cancel(err)
+		}
+	}()
+	p, err := m.build(key, ops, tf)
+	if err != nil {
+		cancel(err)
+		return nil, Reductions{}, err
+	}
+	c = &checked{result: checkPartition(ctx, p)}
+	switch {
+	case c.result.Verdict == Invalid:
+		c.part = p
+		cancel(errStopped)
+	case c.result.Verdict == Unknown && errors.Is(context.Cause(ctx), errStopped):
+		c.result.Method = "stopped"
+	}
+	return c, p.red, nil
 }
 
 // checked is one key's verdict; part is kept only for invalid keys, to

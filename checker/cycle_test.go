@@ -1,6 +1,13 @@
 package checker
 
-import "testing"
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/lab-chaos/lab/history"
+)
 
 // TestCASCyclesDoNotCrash: cas writers whose expected values form a cycle
 // once sent the witness's chain of writers round forever (a stack
@@ -34,5 +41,18 @@ func TestCASCyclesDoNotCrash(t *testing.T) {
 				t.Fatalf("invalid without an anomaly")
 			}
 		})
+	}
+}
+
+// TestPanicIsInternalError: a panic while a worker checks a key (a bug in
+// the checker) comes back as an error wrapping ErrInternal, never as a
+// verdict and never as a crash of the process.
+func TestPanicIsInternalError(t *testing.T) {
+	boom := &model{name: "boom", build: func(key string, _ []history.Op, _ timeFormat) (*partition, error) {
+		panic("boom on key " + key)
+	}}
+	_, _, err := runPartitions(context.Background(), boom, false, []string{"a", "b"}, map[string][]history.Op{})
+	if !errors.Is(err, ErrInternal) || !strings.Contains(err.Error(), "boom on key") {
+		t.Fatalf("err = %v, want one wrapping ErrInternal with the panic's value", err)
 	}
 }

@@ -30,6 +30,8 @@ func TestCheckExitCodes(t *testing.T) {
 	os.WriteFile(bad, []byte("{:process 0 :type :invoke :f :read}\n{:process 0 :type :done :f :read}\n"), 0o644)
 	badJSON := filepath.Join(dir, "bad.jsonl")
 	os.WriteFile(badJSON, []byte(`{"time":1,"process":0,"type":"invoke","f":"read"}`+"\n"+`{"time":2,"process":0,"type":"maybe","f":"read"}`+"\n"), 0o644)
+	cycle := filepath.Join(dir, "cycle.edn")
+	os.WriteFile(cycle, []byte("[{:process 0 :type :invoke :f :cas :value [1 1]}\n {:process 0 :type :ok :f :cas :value [1 1]}]\n"), 0o644)
 	tests := []struct {
 		name       string
 		args       []string
@@ -40,6 +42,7 @@ func TestCheckExitCodes(t *testing.T) {
 		{"valid etcd log", []string{"check", corpus + "/jepsen/etcd_002.log"}, ExitValid, "verdict: VALID (model cas-register", ""},
 		{"invalid etcd log", []string{"check", "--format", "jepsen-log", corpus + "/jepsen/etcd_000.log"}, ExitInvalid, "nonlinearizable:", ""},
 		{"timed out is unknown", []string{"check", "--timeout", "1ns", corpus + "/jepsen/etcd_002.log"}, ExitUnknown, "verdict: UNKNOWN", ""},
+		{"cas [1 1] alone", []string{"check", cycle}, ExitInvalid, "verdict: INVALID", ""},
 		{"kv inferred", []string{"check", corpus + "/kv/c10-bad.txt"}, ExitInvalid, "model kv", ""},
 		{"kv ok", []string{"check", "--model", "kv", corpus + "/kv/c01-ok.txt"}, ExitValid, "VALID", ""},
 		{"run directory", []string{"check", run}, ExitInvalid, "stale-read: read of key 3 invoked at 12.4 s returned 2, but the write of 5 had completed at 11.9 s", ""},
@@ -96,5 +99,21 @@ func TestCheckOutKeepsRunSection(t *testing.T) {
 	}
 	if !strings.Contains(string(html), "n3 cut off") || len(html) > 2<<20 {
 		t.Errorf("history.html: %d bytes, fault annotation present: %v", len(html), strings.Contains(string(html), "n3 cut off"))
+	}
+}
+
+// TestCheckCrashIsLabFailure: a check whose process dies of a Go runtime
+// fatal error (exit status 2, like a stack overflow) is a lab failure,
+// exit 255, never the verdict "unknown" that exit 2 means.
+func TestCheckCrashIsLabFailure(t *testing.T) {
+	t.Setenv(checkCrashEnv, "1")
+	code, stdout, stderr := runLab(t, "check", corpus+"/jepsen/etcd_002.log")
+	if code != ExitLabFailure {
+		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, ExitLabFailure, stdout, stderr)
+	}
+	for _, want := range []string{"the check crashed (exit status 2)", "stack overflow"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%.3000s", want, stderr)
+		}
 	}
 }
