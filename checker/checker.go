@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,6 +45,13 @@ func internalError(v any) error {
 
 func check(ctx context.Context, events []history.Event, opts Options, t tuning) (Result, error) {
 	start := time.Now()
+	switch opts.FailCAS {
+	case "", FailCASDropped:
+	case FailCASObserved:
+		t.failObserved = true
+	default:
+		return Result{}, fmt.Errorf("unknown reading of a failed cas %q; expected one of %s", opts.FailCAS, strings.Join(FailCASReadings, ", "))
+	}
 	m, err := lookupModelTuned(opts.Model, t)
 	if err != nil {
 		return Result{}, err
@@ -59,7 +68,13 @@ func check(ctx context.Context, events []history.Event, opts Options, t tuning) 
 	for _, pr := range problems {
 		res.Problems = append(res.Problems, fmt.Sprintf("event %d: %s", pr.Index+1, pr.Msg))
 	}
-	res.Counts = countOps(ops)
+	res.Counts = countOps(ops, t.failObserved)
+	if slices.Contains(m.fs, "write") {
+		res.FailCAS = FailCASDropped
+		if t.failObserved {
+			res.FailCAS = FailCASObserved
+		}
+	}
 	res.Counts.Nemesis = len(faults)
 	for _, op := range ops {
 		if !supported(m, op.F) {
@@ -142,9 +157,12 @@ func withPositions(events []history.Event) ([]history.Event, bool) {
 	return out, true
 }
 
-func countOps(ops []history.Op) Counts {
+func countOps(ops []history.Op, failObserved bool) Counts {
 	c := Counts{ByF: map[string]FCounts{}}
 	for _, op := range ops {
+		if op.F == "cas" && notSwapped(op, failObserved) {
+			c.CASNotSwapped++
+		}
 		c.Ops++
 		f := c.ByF[op.F]
 		switch op.Type {

@@ -58,6 +58,17 @@ func Parse(data []byte, name, format string) ([]history.Event, string, error) {
 	return nil, format, fmt.Errorf("unknown format %q; expected one of %s", format, strings.Join(Formats, ", "))
 }
 
+// FailCASFor is the reading of a failed cas each format was written with:
+// Jepsen's convention (the operation did not take place) for EDN and for
+// the lab's own history, porcupine's (the compare did not match) for the
+// old Jepsen etcd logs of its corpus, whose verdicts assert that reading.
+func FailCASFor(format string) string {
+	if format == "jepsen-log" {
+		return FailCASObserved
+	}
+	return FailCASDropped
+}
+
 // DetectFormat guesses a history's format from its first meaningful
 // line: a JSON object is jsonl, a line holding "jepsen.util - " is an old
 // Jepsen log, and anything starting with `{`, `[`, `(` or `;` is EDN. An
@@ -95,16 +106,20 @@ func DetectFormat(data []byte) string {
 
 // CheckPath is what `lab check` does: [Load] the history at path in the
 // given format (empty: detect), pick the model (opts.Model "auto" or empty:
-// [InferModel]) and [Check] it. The error is bad input: a file that cannot
-// be read or parsed, an unknown model, an operation the model does not
-// understand.
+// [InferModel]) and the reading of failed cas (opts.FailCAS empty:
+// [FailCASFor] the format), and [Check] it. The error is bad input (a file
+// that cannot be read or parsed, an unknown model, an operation the model
+// does not understand) or wraps [ErrInternal].
 func CheckPath(ctx context.Context, path, format string, opts Options) (Result, []history.Event, error) {
-	events, file, _, err := Load(path, format)
+	events, file, used, err := Load(path, format)
 	if err != nil {
 		return Result{}, nil, err
 	}
 	if opts.Model == "" || opts.Model == "auto" {
 		opts.Model = InferModel(events)
+	}
+	if opts.FailCAS == "" {
+		opts.FailCAS = FailCASFor(used)
 	}
 	res, err := Check(ctx, events, opts)
 	if err != nil {

@@ -28,6 +28,7 @@ type checkOptions struct {
 	format  string
 	timeout time.Duration
 	out     string
+	failCAS string
 }
 
 func newCheckCmd() *cobra.Command {
@@ -42,7 +43,10 @@ operations (get/put/append: kv, acquire/release: mutex, add: set, otherwise
 cas-register) unless --model says.
 
 ok operations happened, fail operations did not, info operations may have
-happened at any time after their invocation. A check that runs out of time is
+happened at any time after their invocation. A cas that ran and did not swap
+is an ok cas with the output false. Old Jepsen logs (porcupine's corpus) are
+read as porcupine reads them, a failed cas being a compare that did not match;
+--fail-cas observed|dropped chooses for any format. A check that runs out of time is
 unknown, never valid. See docs/checking.md.
 
 The check runs in a child process, so that a crash inside it is a lab
@@ -63,6 +67,7 @@ Exit codes: 0 valid, 1 invalid, 2 unknown, 254 bad input, 255 lab failure.`,
 	f.StringVar(&o.format, "format", "", "history format: "+strings.Join(checker.Formats, ", ")+" (default: detect)")
 	f.DurationVar(&o.timeout, "timeout", 0, "bound on the search (0: none); past it the verdict is unknown")
 	f.StringVar(&o.out, "out", "", "write results.json and history.html into this directory")
+	f.StringVar(&o.failCAS, "fail-cas", "", "reading of a failed cas: dropped (it did not take place) or observed (its compare did not match) (default: by format, observed for old Jepsen logs only)")
 	return cmd
 }
 
@@ -72,6 +77,9 @@ func runCheck(cmd *cobra.Command, o checkOptions, path string) error {
 	}
 	if o.model != "auto" && !contains(checker.Models, o.model) {
 		return badInput(fmt.Errorf("unknown model %q", o.model), "--model auto|"+strings.Join(checker.Models, "|"))
+	}
+	if o.failCAS != "" && !contains(checker.FailCASReadings, o.failCAS) {
+		return badInput(fmt.Errorf("unknown reading of a failed cas %q", o.failCAS), "--fail-cas "+strings.Join(checker.FailCASReadings, "|"))
 	}
 	if os.Getenv(checkChildEnv) == "" {
 		return superviseCheck(cmd, o, path)
@@ -86,7 +94,7 @@ func checkHere(cmd *cobra.Command, o checkOptions, path string) error {
 	if os.Getenv(checkCrashEnv) == "1" {
 		crashForTest()
 	}
-	res, events, err := checker.CheckPath(cmd.Context(), path, o.format, checker.Options{Model: o.model, Timeout: o.timeout})
+	res, events, err := checker.CheckPath(cmd.Context(), path, o.format, checker.Options{Model: o.model, Timeout: o.timeout, FailCAS: o.failCAS})
 	if err != nil {
 		var se *history.SyntaxError
 		switch {
@@ -120,6 +128,12 @@ func printResult(cmd *cobra.Command, r checker.Result) {
 		fmt.Fprintf(w, "  %s\n", r.Reason)
 	}
 	fmt.Fprintf(w, "operations: %d (ok %d, fail %d, unknown %d) over %d keys\n", r.Counts.Ops, r.Counts.OK, r.Counts.Fail, r.Counts.Info, r.Counts.Keys)
+	switch r.FailCAS {
+	case checker.FailCASDropped:
+		fmt.Fprintf(w, "failed cas: dropped (they did not take place); %d cas ran without swapping\n", r.Counts.CASNotSwapped)
+	case checker.FailCASObserved:
+		fmt.Fprintf(w, "failed cas: observed (each is a compare that did not match); %d cas did not swap\n", r.Counts.CASNotSwapped)
+	}
 	red := r.Reductions
 	if n := red.DroppedUnobserved + red.BoundedObserved + red.DroppedImpossibleCAS; n > 0 {
 		fmt.Fprintf(w, "reductions: %d unknown writes dropped (never observed), %d bounded (observed), %d impossible failed cas dropped\n",
@@ -280,6 +294,9 @@ func (o checkOptions) childArgs(path string) []string {
 	}
 	if o.out != "" {
 		args = append(args, "--out", o.out)
+	}
+	if o.failCAS != "" {
+		args = append(args, "--fail-cas", o.failCAS)
 	}
 	return append(args, "--", path)
 }
