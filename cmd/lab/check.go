@@ -195,6 +195,17 @@ func writeCheckOutput(dir string, events []history.Event, res checker.Result) er
 	return f.Close()
 }
 
+// failCASNote says, for the report, how failed cas were read.
+func failCASNote(res checker.Result) string {
+	switch res.FailCAS {
+	case checker.FailCASDropped:
+		return "Failed cas were read as not having taken place (dropped), Jepsen's convention; a cas that ran without swapping is an ok cas with output false."
+	case checker.FailCASObserved:
+		return "Failed cas were read as compares that did not match (observed), porcupine's reading of old Jepsen logs."
+	}
+	return ""
+}
+
 func contains(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
@@ -221,6 +232,9 @@ func writeCheckReport(dir, path string, events []history.Event, res checker.Resu
 			run.System = fmt.Sprintf("%s, %d nodes", sc.System.Name, sc.System.Nodes)
 			run.Command = fmt.Sprintf("lab run %s --seed %d  (re-checked with: lab check %s)", filepath.Join(path, "scenario.yaml"), sc.Seed, path)
 		}
+	}
+	if note := failCASNote(res); note != "" {
+		run.Notes = append(run.Notes, note)
 	}
 	for _, a := range res.Anomalies {
 		run.Anomalies = append(run.Anomalies, reports.Anomaly{Kind: a.Kind, Key: a.Key, Time: a.Time, Summary: a.Summary, Ops: a.Ops})

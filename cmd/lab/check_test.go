@@ -117,3 +117,42 @@ func TestCheckCrashIsLabFailure(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckFailCASReading: the reading of failed cas is chosen by the
+// format or by --fail-cas, printed, and written to results.json.
+func TestCheckFailCASReading(t *testing.T) {
+	hist := "../../checker/testdata/failsem/fail-cas.edn"
+	tests := []struct {
+		args    []string
+		code    int
+		reading string
+	}{
+		{nil, ExitValid, "dropped"},
+		{[]string{"--fail-cas", "observed"}, ExitInvalid, "observed"},
+		{[]string{"--fail-cas", "dropped"}, ExitValid, "dropped"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			out := t.TempDir()
+			args := append(append([]string{"check", "--out", out}, tt.args...), hist)
+			code, stdout, stderr := runLab(t, args...)
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d\n%s%s", code, tt.code, stdout, stderr)
+			}
+			if !strings.Contains(stdout, "failed cas: "+tt.reading) {
+				t.Errorf("stdout lacks the reading %q:\n%s", tt.reading, stdout)
+			}
+			b, _ := os.ReadFile(filepath.Join(out, "results.json"))
+			var got struct {
+				FailCAS string `json:"fail_cas"`
+			}
+			if err := json.Unmarshal(b, &got); err != nil || got.FailCAS != tt.reading {
+				t.Errorf("results.json fail_cas = %q (%v), want %q", got.FailCAS, err, tt.reading)
+			}
+		})
+	}
+	code, _, stderr := runLab(t, "check", "--fail-cas", "maybe", hist)
+	if code != ExitBadInput || !strings.Contains(stderr, "--fail-cas dropped|observed") {
+		t.Errorf("--fail-cas maybe: exit %d, stderr %s", code, stderr)
+	}
+}
