@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -67,6 +68,9 @@ func check(ctx context.Context, events []history.Event, opts Options, t tuning) 
 	ops, faults, problems := history.Pair(events)
 	for _, pr := range problems {
 		res.Problems = append(res.Problems, fmt.Sprintf("event %d: %s", pr.Index+1, pr.Msg))
+	}
+	if err := completedBeforeCalled(ops, tf); err != nil {
+		return Result{}, err
 	}
 	res.Counts = countOps(ops, t.failObserved)
 	if slices.Contains(m.fs, "write") {
@@ -155,6 +159,19 @@ func withPositions(events []history.Event) ([]history.Event, bool) {
 		out[i] = e
 	}
 	return out, true
+}
+
+// completedBeforeCalled rejects an operation whose completion is timed
+// before its invocation: times that cannot be trusted, not an anomaly of
+// the system. The readers catch it with the file's line; this is for
+// histories given to Check directly.
+func completedBeforeCalled(ops []history.Op, tf timeFormat) error {
+	for _, op := range ops {
+		if op.Return != math.MaxInt64 && op.Return < op.Call {
+			return fmt.Errorf("event %d: process %s's %s completed at %s, before its invocation at %s", op.Index+1, op.Process, op.F, tf.at(op.Return), tf.at(op.Call))
+		}
+	}
+	return nil
 }
 
 func countOps(ops []history.Op, failObserved bool) Counts {

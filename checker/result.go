@@ -90,6 +90,9 @@ type Result struct {
 	// Problems are oddities of the history itself (a process with two
 	// operations in flight, a completion with nothing invoked).
 	Problems []string `json:"problems,omitempty"`
+	// Truncated is set when the file's last line was an event cut short
+	// (a killed run) and was dropped; Problems says where.
+	Truncated bool `json:"truncated,omitempty"`
 	// FailCAS is the reading of failed cas that was used, "dropped" or
 	// "observed" ([Options.FailCAS]); empty for models without cas.
 	FailCAS string `json:"fail_cas,omitempty"`

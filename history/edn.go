@@ -334,6 +334,18 @@ func ReadEDN(r io.Reader, name string) ([]Event, error) {
 	p := &ednParser{src: src, line: 1, name: name}
 	var events []Event
 	conv := newNemesisFaults()
+	times := newTimeCheck(name)
+	add := func(m ednValue) error {
+		e, hasTime, err := ednEvent(m, name)
+		if err == nil {
+			err = times.add(e, hasTime, m.Line)
+		}
+		if err != nil {
+			return err
+		}
+		events = append(events, conv.event(e))
+		return nil
+	}
 	for {
 		if err := p.skip(); err != nil {
 			return nil, err
@@ -347,21 +359,17 @@ func ReadEDN(r io.Reader, name string) ([]Event, error) {
 		}
 		switch v.Kind {
 		case ednMap:
-			e, err := ednEvent(v, name)
-			if err != nil {
+			if err := add(v); err != nil {
 				return nil, err
 			}
-			events = append(events, conv.event(e))
 		case ednVector, ednList:
 			for _, it := range v.Items {
 				if it.Kind != ednMap {
 					return nil, &SyntaxError{File: name, Line: it.Line, Msg: fmt.Sprintf("expected an operation map like {:process 0 :type :invoke :f :read}, got %s", clip(it.String()))}
 				}
-				e, err := ednEvent(it, name)
-				if err != nil {
+				if err := add(it); err != nil {
 					return nil, err
 				}
-				events = append(events, conv.event(e))
 			}
 		default:
 			return nil, &SyntaxError{File: name, Line: v.Line, Msg: fmt.Sprintf("expected an operation map or a vector of them, got %s", clip(v.String()))}
@@ -387,12 +395,13 @@ func ednName(v ednValue) string {
 	return v.String()
 }
 
-func ednEvent(m ednValue, name string) (Event, error) {
+// ednEvent reads one operation map, and whether it had a :time.
+func ednEvent(m ednValue, name string) (Event, bool, error) {
 	var e Event
-	bad := func(format string, args ...any) (Event, error) {
-		return Event{}, &SyntaxError{File: name, Line: m.Line, Msg: fmt.Sprintf(format, args...)}
+	bad := func(format string, args ...any) (Event, bool, error) {
+		return Event{}, false, &SyntaxError{File: name, Line: m.Line, Msg: fmt.Sprintf(format, args...)}
 	}
-	var seen struct{ process, typ, f bool }
+	var seen struct{ process, typ, f, time bool }
 	for i := 0; i+1 < len(m.Items); i += 2 {
 		k, v := m.Items[i], m.Items[i+1]
 		if k.Kind != ednKeyword {
@@ -421,6 +430,9 @@ func ednEvent(m ednValue, name string) (Event, error) {
 				return bad(":f must be a keyword such as :read, got %s", clip(v.String()))
 			}
 			e.F = v.Str
+			if e.F == "" {
+				return bad(":f must not be empty")
+			}
 		case "value":
 			var b bytes.Buffer
 			v.json(&b)
@@ -434,6 +446,7 @@ func ednEvent(m ednValue, name string) (Event, error) {
 				return bad(":time must be a non-negative integer (nanoseconds), got %s", clip(v.String()))
 			}
 			e.Time = v.Int
+			seen.time = true
 		case "error":
 			if v.Kind != ednNil {
 				e.Error = ednName(v)
@@ -450,7 +463,7 @@ func ednEvent(m ednValue, name string) (Event, error) {
 	case !seen.f:
 		return bad("operation has no :f")
 	}
-	return e, nil
+	return e, seen.time, nil
 }
 
 // nemesisFaults turns Jepsen nemesis completions named start... and

@@ -68,6 +68,10 @@ func TestReadEDNErrors(t *testing.T) {
 		{"bad string", `{:process 0 :type :ok :f :read :value "abc}`, 1, "unterminated string"},
 		{"stray close", "}", 1, "unexpected '}'"},
 		{"tag", "#inst \"2020\"", 1, "unsupported tagged value"},
+		{"empty f", `{:process 0 :type :invoke :f""}`, 1, ":f must not be empty"},
+		{"time missing on one", "{:process 0 :type :invoke :f :read :time 1}\n{:process 0 :type :ok :f :read :value 1}", 2, "has no time, but the event at line 1 has one"},
+		{"time only on a later one", "[{:process 0 :type :invoke :f :read}\n{:process 0 :type :ok :f :read :time 5}]", 2, "has a time, but the event at line 1 has none"},
+		{"completion before invocation", "{:process 3 :type :invoke :f :read :time 10}\n{:process 3 :type :ok :f :read :value 1 :time 9}", 2, "process 3 completes at time 9, before its invocation at line 1 (time 10)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -32,6 +32,17 @@ func TestCheckExitCodes(t *testing.T) {
 	os.WriteFile(badJSON, []byte(`{"time":1,"process":0,"type":"invoke","f":"read"}`+"\n"+`{"time":2,"process":0,"type":"maybe","f":"read"}`+"\n"), 0o644)
 	cycle := filepath.Join(dir, "cycle.edn")
 	os.WriteFile(cycle, []byte("[{:process 0 :type :invoke :f :cas :value [1 1]}\n {:process 0 :type :ok :f :cas :value [1 1]}]\n"), 0o644)
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(content), 0o644)
+		return p
+	}
+	hello := write("hello.txt", "hello world")
+	empty := write("empty.jsonl", "")
+	binary := write("binary", "\x00\x01\xfe\xff")
+	mixed := write("mixed.edn", "{:process 0 :type :invoke :f :read :time 5}\n{:process 0 :type :ok :f :read :value nil}\n")
+	early := write("early.jsonl", `{"time":5,"process":0,"type":"invoke","f":"read"}`+"\n"+`{"time":4,"process":0,"type":"ok","f":"read","value":null}`+"\n")
+	cut := write("cut.jsonl", `{"time":1,"process":0,"type":"invoke","f":"read"}`+"\n"+`{"time":2,"process":0,"type":"ok","f":"read","value":null}`+"\n"+`{"time":3,"proc`)
 	tests := []struct {
 		name       string
 		args       []string
@@ -53,6 +64,12 @@ func TestCheckExitCodes(t *testing.T) {
 		{"model mismatch", []string{"check", "--model", "kv", run}, ExitBadInput, "", `is not an operation of the kv model`},
 		{"unknown format", []string{"check", "--format", "xml", run}, ExitBadInput, "", `unknown format "xml"`},
 		{"no path", []string{"check"}, ExitBadInput, "", "accepts 1 arg"},
+		{"hello world", []string{"check", hello}, ExitBadInput, "", hello + ":1: not a history event"},
+		{"empty file", []string{"check", empty}, ExitBadInput, "", empty + ":1: no event in the file"},
+		{"binary", []string{"check", binary}, ExitBadInput, "", binary + ":1:"},
+		{"times on some events only", []string{"check", mixed}, ExitBadInput, "", mixed + ":2: this event has no time"},
+		{"completion before invocation", []string{"check", early}, ExitBadInput, "", early + ":2: process 0 completes at time 4, before its invocation"},
+		{"cut-off last event", []string{"check", cut}, ExitValid, cut + ":3: the last line is an event cut short", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
