@@ -86,3 +86,14 @@ func TestLegacyLabCompareFailed(t *testing.T) {
 		})
 	}
 }
+
+// TestIndependentKeys: a jepsen.independent history is checked per key.
+func TestIndependentKeys(t *testing.T) {
+	res, _, err := CheckPath(context.Background(), filepath.Join("testdata", "failsem", "independent.edn"), "", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Verdict != Invalid || res.Counts.Keys != 2 || len(res.Anomalies) != 1 || res.Anomalies[0].Key != "2" || res.Anomalies[0].Kind != "stale-read" {
+		t.Fatalf("verdict %s over %d keys, anomalies %+v; want invalid over 2 keys, a stale read of key 2", res.Verdict, res.Counts.Keys, res.Anomalies)
+	}
+}

@@ -351,6 +351,7 @@ func ReadEDN(r io.Reader, name string) ([]Event, error) {
 			return nil, err
 		}
 		if p.pos >= len(p.src) {
+			splitIndependent(events)
 			return events, nil
 		}
 		v, err := p.value(0)
@@ -375,6 +376,60 @@ func ReadEDN(r io.Reader, name string) ([]Event, error) {
 			return nil, &SyntaxError{File: name, Line: v.Line, Msg: fmt.Sprintf("expected an operation map or a vector of them, got %s", clip(v.String()))}
 		}
 	}
+}
+
+// splitIndependent reads the values of a jepsen.independent history, [k
+// v] for key k and value v, as keyed events, so that each key is checked on
+// its own. A history is taken as independent when no event has a :key,
+// every client event's value is a pair (a failed or unknown completion may
+// have none), and the pairs cannot be a single key's values: some read's
+// value is a pair (a read's value is otherwise nil or what it returned
+// as a scalar), or some pair's second element is itself a collection (a
+// cas [old new]). A plain cas-register history, where only cas values are
+// pairs, is left as it is.
+func splitIndependent(events []Event) {
+	type pair struct{ k, v json.RawMessage }
+	pairs := make([]*pair, len(events))
+	telling := false
+	for i, e := range events {
+		if e.Process == Nemesis {
+			continue
+		}
+		if e.Key != "" {
+			return
+		}
+		var kv []json.RawMessage
+		if json.Unmarshal(e.Value, &kv) != nil || len(kv) != 2 {
+			if e.Value.IsNil() && (e.Type == Fail || e.Type == Info) {
+				continue
+			}
+			return
+		}
+		pairs[i] = &pair{kv[0], kv[1]}
+		if e.F == "read" || e.F == "get" || len(kv[1]) > 0 && (kv[1][0] == '[' || kv[1][0] == '{') {
+			telling = true
+		}
+	}
+	if !telling {
+		return
+	}
+	for i, p := range pairs {
+		if p == nil {
+			continue
+		}
+		events[i].Key = keyName(p.k)
+		events[i].Value = Value(p.v)
+	}
+}
+
+// keyName renders an independent key: a string's text, or the JSON of
+// anything else (an integer as its digits).
+func keyName(k json.RawMessage) string {
+	var s string
+	if json.Unmarshal(k, &s) == nil {
+		return s
+	}
+	return string(k)
 }
 
 func clip(s string) string {
