@@ -138,6 +138,11 @@ func check(ctx context.Context, events []history.Event, opts Options, t tuning) 
 		res.Reason = note
 	}
 	sort.SliceStable(res.Partitions, func(i, j int) bool { return res.Partitions[i].Ops > res.Partitions[j].Ops })
+	if opts.Verify && m.hasReductions() {
+		if err := verify(ctx, &res, groups, m.name, tf, t.failObserved); err != nil {
+			return Result{}, err
+		}
+	}
 	res.Duration = time.Since(start)
 	return res, nil
 }

@@ -54,7 +54,12 @@ type tuning struct {
 	noReduce     bool // skip the value-based reductions (2 and 3)
 	noRefute     bool // skip the direct refutations and the zone decision
 	failObserved bool // a failed cas is a compare that did not match
+	plain        bool // no reduction at all, not even reduction 1 (verification)
 }
+
+// hasReductions reports whether the model's keys are decided by anything
+// but porcupine (the register models): only those need verification.
+func (m *model) hasReductions() bool { return slices.Contains(m.fs, "write") }
 
 func lookupModelTuned(name string, t tuning) (*model, error) {
 	switch name {

@@ -254,6 +254,9 @@ func reduceRegister(p *partition, rs []rop, t tuning) bool {
 			unique = false
 		}
 	}
+	if t.plain {
+		return unique
+	}
 	dropImpossible(p, rs)
 	if !unique || t.noReduce {
 		return unique

@@ -62,6 +62,10 @@ type Options struct {
 	// recorded as an ok cas with output [history.NotSwapped] and is an
 	// observation under both; see docs/checking.md, Semantics.
 	FailCAS string
+	// Verify re-checks every key the checker decided, up to
+	// [VerifyMaxOps] operations, with plain porcupine and no reduction;
+	// a disagreement is an error wrapping [ErrInternal] naming the key.
+	Verify bool
 }
 
 // The readings of a failed cas, [Options.FailCAS].
@@ -100,6 +104,8 @@ type Result struct {
 	// operations are then ordered by their position, and anomalies name
 	// event numbers instead of seconds.
 	Timeless bool `json:"timeless,omitempty"`
+	// Verified says what [Options.Verify] re-checked; nil without it.
+	Verified *Verification `json:"verified,omitempty"`
 	// Set holds the set-full account of a set history.
 	Set *SetReport `json:"set,omitempty"`
 	// Duration is the wall time the check took.

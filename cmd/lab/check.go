@@ -29,6 +29,7 @@ type checkOptions struct {
 	timeout time.Duration
 	out     string
 	failCAS string
+	verify  bool
 }
 
 func newCheckCmd() *cobra.Command {
@@ -68,6 +69,7 @@ Exit codes: 0 valid, 1 invalid, 2 unknown, 254 bad input, 255 lab failure.`,
 	f.DurationVar(&o.timeout, "timeout", 0, "bound on the search (0: none); past it the verdict is unknown")
 	f.StringVar(&o.out, "out", "", "write results.json and history.html into this directory")
 	f.StringVar(&o.failCAS, "fail-cas", "", "reading of a failed cas: dropped (it did not take place) or observed (its compare did not match) (default: by format, observed for old Jepsen logs only)")
+	f.BoolVar(&o.verify, "verify", false, fmt.Sprintf("re-check every key of up to %d operations with plain porcupine and no reductions; a disagreement is a lab failure (255)", checker.VerifyMaxOps))
 	return cmd
 }
 
@@ -94,7 +96,7 @@ func checkHere(cmd *cobra.Command, o checkOptions, path string) error {
 	if os.Getenv(checkCrashEnv) == "1" {
 		crashForTest()
 	}
-	res, events, err := checker.CheckPath(cmd.Context(), path, o.format, checker.Options{Model: o.model, Timeout: o.timeout, FailCAS: o.failCAS})
+	res, events, err := checker.CheckPath(cmd.Context(), path, o.format, checker.Options{Model: o.model, Timeout: o.timeout, FailCAS: o.failCAS, Verify: o.verify})
 	if err != nil {
 		var se *history.SyntaxError
 		switch {
@@ -138,6 +140,10 @@ func printResult(cmd *cobra.Command, r checker.Result) {
 	if n := red.DroppedUnobserved + red.BoundedObserved + red.DroppedImpossibleCAS; n > 0 {
 		fmt.Fprintf(w, "reductions: %d unknown writes dropped (never observed), %d bounded (observed), %d impossible failed cas dropped\n",
 			red.DroppedUnobserved, red.BoundedObserved, red.DroppedImpossibleCAS)
+	}
+	if v := r.Verified; v != nil {
+		fmt.Fprintf(w, "verified: %d keys agree with plain porcupine (%s); not verified: %d over %d operations, %d timed out\n",
+			v.Keys, v.Duration.Round(time.Millisecond), v.TooLarge, checker.VerifyMaxOps, v.TimedOut)
 	}
 	for i, a := range r.Anomalies {
 		if i == 5 {
@@ -311,6 +317,9 @@ func (o checkOptions) childArgs(path string) []string {
 	}
 	if o.failCAS != "" {
 		args = append(args, "--fail-cas", o.failCAS)
+	}
+	if o.verify {
+		args = append(args, "--verify")
 	}
 	return append(args, "--", path)
 }

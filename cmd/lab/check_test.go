@@ -54,6 +54,7 @@ func TestCheckExitCodes(t *testing.T) {
 		{"invalid etcd log", []string{"check", "--format", "jepsen-log", corpus + "/jepsen/etcd_000.log"}, ExitInvalid, "nonlinearizable:", ""},
 		{"timed out is unknown", []string{"check", "--timeout", "1ns", corpus + "/jepsen/etcd_002.log"}, ExitUnknown, "verdict: UNKNOWN", ""},
 		{"cas [1 1] alone", []string{"check", cycle}, ExitInvalid, "verdict: INVALID", ""},
+		{"verify", []string{"check", "--verify", corpus + "/jepsen/etcd_002.log"}, ExitValid, "verified: 1 keys agree with plain porcupine", ""},
 		{"kv inferred", []string{"check", corpus + "/kv/c10-bad.txt"}, ExitInvalid, "model kv", ""},
 		{"kv ok", []string{"check", "--model", "kv", corpus + "/kv/c01-ok.txt"}, ExitValid, "VALID", ""},
 		{"run directory", []string{"check", run}, ExitInvalid, "stale-read: read of key 3 invoked at 12.4 s returned 2, but the write of 5 had completed at 11.9 s", ""},
