@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
+	"runtime/debug"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,16 +19,40 @@ import (
 )
 
 // Check judges a history against the model named in opts. The error is
-// only for bad input (an unknown model, a function or value the model does
-// not understand); everything the history itself gets wrong is in the
-// Result. When ctx is cancelled or opts.Timeout passes before the search
-// ends, the verdict is Unknown unless a key was already found invalid.
-func Check(ctx context.Context, events []history.Event, opts Options) (Result, error) {
+// bad input (an unknown model, a function or value the model does not
+// understand), or, wrapping [ErrInternal], a failure inside the checker;
+// everything the history itself gets wrong is in the Result. When ctx is
+// cancelled or opts.Timeout passes before the search ends, the verdict is
+// Unknown unless a key was already found invalid.
+func Check(ctx context.Context, events []history.Event, opts Options) (res Result, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			res, err = Result{}, internalError(v)
+		}
+	}()
 	return check(ctx, events, opts, tuning{})
+}
+
+// ErrInternal marks a failure inside the checker: a bug, not a property
+// of the history. It must never be read as a verdict (lab check exits 255
+// on it, not 2).
+var ErrInternal = errors.New("internal checker error")
+
+// internalError turns a recovered panic into an error wrapping
+// ErrInternal, with the stack for the bug report.
+func internalError(v any) error {
+	return fmt.Errorf("%w: %v\n%s", ErrInternal, v, debug.Stack())
 }
 
 func check(ctx context.Context, events []history.Event, opts Options, t tuning) (Result, error) {
 	start := time.Now()
+	switch opts.FailCAS {
+	case "", FailCASDropped:
+	case FailCASObserved:
+		t.failObserved = true
+	default:
+		return Result{}, fmt.Errorf("unknown reading of a failed cas %q; expected one of %s", opts.FailCAS, strings.Join(FailCASReadings, ", "))
+	}
 	m, err := lookupModelTuned(opts.Model, t)
 	if err != nil {
 		return Result{}, err
@@ -41,7 +69,16 @@ func check(ctx context.Context, events []history.Event, opts Options, t tuning) 
 	for _, pr := range problems {
 		res.Problems = append(res.Problems, fmt.Sprintf("event %d: %s", pr.Index+1, pr.Msg))
 	}
-	res.Counts = countOps(ops)
+	if err := completedBeforeCalled(ops, tf); err != nil {
+		return Result{}, err
+	}
+	res.Counts = countOps(ops, t.failObserved)
+	if slices.Contains(m.fs, "write") {
+		res.FailCAS = FailCASDropped
+		if t.failObserved {
+			res.FailCAS = FailCASObserved
+		}
+	}
 	res.Counts.Nemesis = len(faults)
 	for _, op := range ops {
 		if !supported(m, op.F) {
@@ -101,6 +138,11 @@ func check(ctx context.Context, events []history.Event, opts Options, t tuning) 
 		res.Reason = note
 	}
 	sort.SliceStable(res.Partitions, func(i, j int) bool { return res.Partitions[i].Ops > res.Partitions[j].Ops })
+	if opts.Verify && m.hasReductions() {
+		if err := verify(ctx, &res, groups, m.name, tf, t.failObserved); err != nil {
+			return Result{}, err
+		}
+	}
 	res.Duration = time.Since(start)
 	return res, nil
 }
@@ -124,9 +166,25 @@ func withPositions(events []history.Event) ([]history.Event, bool) {
 	return out, true
 }
 
-func countOps(ops []history.Op) Counts {
+// completedBeforeCalled rejects an operation whose completion is timed
+// before its invocation: times that cannot be trusted, not an anomaly of
+// the system. The readers catch it with the file's line; this is for
+// histories given to Check directly.
+func completedBeforeCalled(ops []history.Op, tf timeFormat) error {
+	for _, op := range ops {
+		if op.Return != math.MaxInt64 && op.Return < op.Call {
+			return fmt.Errorf("event %d: process %s's %s completed at %s, before its invocation at %s", op.Index+1, op.Process, op.F, tf.at(op.Return), tf.at(op.Call))
+		}
+	}
+	return nil
+}
+
+func countOps(ops []history.Op, failObserved bool) Counts {
 	c := Counts{ByF: map[string]FCounts{}}
 	for _, op := range ops {
+		if op.F == "cas" && notSwapped(op, failObserved) {
+			c.CASNotSwapped++
+		}
 		c.Ops++
 		f := c.ByF[op.F]
 		switch op.Type {
@@ -145,8 +203,6 @@ func countOps(ops []history.Op) Counts {
 	return c
 }
 
-// runPartitions checks the partitions on a pool of one worker per core,
-// largest first, writing one result per partition.
 // runPartitions builds and checks the keys on a pool of one worker per
 // core, largest first. Each key is built by the worker that checks it and
 // released when it is valid, so memory holds the keys in flight, not all
@@ -178,22 +234,7 @@ func runPartitions(ctx context.Context, m *model, tf timeFormat, keys []string, 
 					return
 				}
 				i := order[n]
-				p, err := m.build(keys[i], groups[keys[i]], tf)
-				if err != nil {
-					errs[i] = err
-					cancel(err)
-					continue
-				}
-				reds[i] = p.red
-				c := &checked{result: checkPartition(ctx, p)}
-				switch {
-				case c.result.Verdict == Invalid:
-					c.part = p
-					cancel(errStopped)
-				case c.result.Verdict == Unknown && errors.Is(context.Cause(ctx), errStopped):
-					c.result.Method = "stopped"
-				}
-				out[i] = c
+				out[i], reds[i], errs[i] = checkKey(ctx, cancel, m, tf, keys[i], groups[keys[i]])
 			}
 		}()
 	}
@@ -204,6 +245,32 @@ func runPartitions(ctx context.Context, m *model, tf timeFormat, keys []string, 
 		}
 	}
 	return out, reds, nil
+}
+
+// checkKey builds and checks one key on a worker. A panic there would
+// kill the process from a goroutine no caller can recover, so it is
+// recovered here and becomes an error wrapping ErrInternal.
+func checkKey(ctx context.Context, cancel context.CancelCauseFunc, m *model, tf timeFormat, key string, ops []history.Op) (c *checked, red Reductions, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			c, err = nil, internalError(v)
+			cancel(err)
+		}
+	}()
+	p, err := m.build(key, ops, tf)
+	if err != nil {
+		cancel(err)
+		return nil, Reductions{}, err
+	}
+	c = &checked{result: checkPartition(ctx, p)}
+	switch {
+	case c.result.Verdict == Invalid:
+		c.part = p
+		cancel(errStopped)
+	case c.result.Verdict == Unknown && errors.Is(context.Cause(ctx), errStopped):
+		c.result.Method = "stopped"
+	}
+	return c, p.red, nil
 }
 
 // checked is one key's verdict; part is kept only for invalid keys, to

@@ -34,6 +34,8 @@ func ednOf(events []history.Event) string {
 			val = "[" + strings.Join(parts, " ") + "]"
 		case string:
 			val = fmt.Sprintf("%q", x)
+		case bool:
+			val = fmt.Sprint(x)
 		}
 		proc := e.Process.String()
 		if e.Process == history.Nemesis {

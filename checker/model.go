@@ -48,13 +48,18 @@ type partition struct {
 }
 
 // tuning switches parts of the checker off, for benchmarks and tests that
-// measure what each part buys; the zero value is the full checker.
+// measure what each part buys; the zero value is the full checker. It also
+// carries the reading of failed cas that [Options.FailCAS] chose.
 type tuning struct {
-	noReduce bool // skip the value-based reductions (2 and 3)
-	noRefute bool // skip the direct refutations and the zone decision
+	noReduce     bool // skip the value-based reductions (2 and 3)
+	noRefute     bool // skip the direct refutations and the zone decision
+	failObserved bool // a failed cas is a compare that did not match
+	plain        bool // no reduction at all, not even reduction 1 (verification)
 }
 
-func lookupModel(name string) (*model, error) { return lookupModelTuned(name, tuning{}) }
+// hasReductions reports whether the model's keys are decided by anything
+// but porcupine (the register models): only those need verification.
+func (m *model) hasReductions() bool { return slices.Contains(m.fs, "write") }
 
 func lookupModelTuned(name string, t tuning) (*model, error) {
 	switch name {
@@ -171,7 +176,7 @@ func keyLess(a, b string) bool {
 func supported(m *model, f string) bool { return slices.Contains(m.fs, f) }
 
 // describeOp renders a history operation for people: "write of 5",
-// "read that returned 3", "cas from 1 to 2 (failed)", "append of \"x\"".
+// "read that returned 3", "cas from 1 to 2 (did not swap)", "append of \"x\"".
 func describeOp(op history.Op) string {
 	var s string
 	switch op.F {
@@ -192,10 +197,12 @@ func describeOp(op history.Op) string {
 			s += " of " + op.Input.String()
 		}
 	}
-	switch op.Type {
-	case history.Fail:
+	switch {
+	case op.F == "cas" && history.IsNotSwapped(op.Type, op.Output, op.Error):
+		s += " (did not swap)"
+	case op.Type == history.Fail:
 		s += " (failed)"
-	case history.Info:
+	case op.Type == history.Info:
 		s += " (outcome unknown)"
 	}
 	return s

@@ -55,7 +55,27 @@ type Options struct {
 	// Timeout bounds the search; 0 means no limit. A check that runs out
 	// of time is Unknown.
 	Timeout time.Duration
+	// FailCAS is the reading of a failed cas: [FailCASDropped] (empty
+	// means this one: it did not take place, Jepsen's convention) or
+	// [FailCASObserved] (the compare ran and did not match, porcupine's
+	// reading of its etcd logs). A cas that ran without swapping is
+	// recorded as an ok cas with output [history.NotSwapped] and is an
+	// observation under both; see docs/checking.md, Semantics.
+	FailCAS string
+	// Verify re-checks every key the checker decided, up to
+	// [VerifyMaxOps] operations, with plain porcupine and no reduction;
+	// a disagreement is an error wrapping [ErrInternal] naming the key.
+	Verify bool
 }
+
+// The readings of a failed cas, [Options.FailCAS].
+const (
+	FailCASDropped  = "dropped"
+	FailCASObserved = "observed"
+)
+
+// FailCASReadings lists the readings [Options.FailCAS] accepts.
+var FailCASReadings = []string{FailCASDropped, FailCASObserved}
 
 // Result is the verdict on one history with the evidence behind it. It
 // marshals to the JSON of results.json, where the verdict is the field
@@ -74,10 +94,18 @@ type Result struct {
 	// Problems are oddities of the history itself (a process with two
 	// operations in flight, a completion with nothing invoked).
 	Problems []string `json:"problems,omitempty"`
+	// Truncated is set when the file's last line was an event cut short
+	// (a killed run) and was dropped; Problems says where.
+	Truncated bool `json:"truncated,omitempty"`
+	// FailCAS is the reading of failed cas that was used, "dropped" or
+	// "observed" ([Options.FailCAS]); empty for models without cas.
+	FailCAS string `json:"fail_cas,omitempty"`
 	// Timeless is set when the history carried no times (old Jepsen logs):
 	// operations are then ordered by their position, and anomalies name
 	// event numbers instead of seconds.
 	Timeless bool `json:"timeless,omitempty"`
+	// Verified says what [Options.Verify] re-checked; nil without it.
+	Verified *Verification `json:"verified,omitempty"`
 	// Set holds the set-full account of a set history.
 	Set *SetReport `json:"set,omitempty"`
 	// Duration is the wall time the check took.
@@ -92,6 +120,10 @@ type Counts struct {
 	OK   int `json:"ok"`
 	Fail int `json:"fail"`
 	Info int `json:"info"`
+	// CASNotSwapped counts the cas that ran and did not swap, kept as
+	// observations: ok with output false, a legacy lab "compare failed",
+	// or every failed cas under the observed reading.
+	CASNotSwapped int `json:"cas_not_swapped,omitempty"`
 	// ByF breaks the same counts down by function.
 	ByF map[string]FCounts `json:"by_f,omitempty"`
 	// Keys is the number of partitions checked independently.
@@ -148,8 +180,9 @@ type PartitionResult struct {
 // Reductions counts the operations each sound reduction removed or bounded.
 // Each is proven in docs/checking.md.
 type Reductions struct {
-	// DroppedFailed: fail outcomes, which did not happen (a failed cas is
-	// kept: it observed that the compare did not match).
+	// DroppedFailed: fail outcomes, which did not happen (under the
+	// observed reading a failed cas is kept instead: it observed that the
+	// compare did not match).
 	DroppedFailed int `json:"dropped_failed"`
 	// DroppedUnknownReads: reads with no known output constrain nothing.
 	DroppedUnknownReads int `json:"dropped_unknown_reads"`

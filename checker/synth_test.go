@@ -95,7 +95,7 @@ func synthHistory(s synthSpec) []history.Event {
 					state[op.key] = v[1]
 				}
 			} else if op.typ == history.OK {
-				op.typ = history.Fail
+				op.out = history.NotSwapped
 			}
 		}
 	}

@@ -32,7 +32,8 @@ const (
 // from a wildcard state ("?") that accepts the first value it meets. At
 // most [VizMaxPartitions] keys are drawn.
 func WriteVisualization(w io.Writer, events []history.Event, res Result) error {
-	m, err := lookupModel(res.Model)
+	// The keys are rebuilt with the reading of failed cas the check used.
+	m, err := lookupModelTuned(res.Model, tuning{failObserved: res.FailCAS == FailCASObserved})
 	if err != nil {
 		return err
 	}

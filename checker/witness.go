@@ -219,23 +219,39 @@ func (w *witness) killCurrent() {
 }
 
 // bring makes v the current value, placing its writer now if it is
-// pending; false if that is impossible.
+// pending; false if that is impossible. A cas writer needs its expected
+// value first, and so on down the chain: the chain is followed with a set
+// of values already met, since a cycle of cas writers (down to a single
+// cas [1 1]) would otherwise never end. A cycle cannot be brought about,
+// so the pass gives up and the key goes to the search.
 func (w *witness) bring(v int32) bool {
-	if w.cur == v {
-		return true
+	var chain []int // writers to place, the last one first
+	seen := map[int32]bool{}
+	for x := v; x != w.cur; {
+		if seen[x] {
+			return false
+		}
+		seen[x] = true
+		wi, ok := w.writerOf[x]
+		if !ok || w.done[wi] || !w.called[wi] {
+			return false
+		}
+		chain = append(chain, wi)
+		if w.rs[wi].in.kind != regCAS {
+			break
+		}
+		x = w.rs[wi].in.a
 	}
-	wi, ok := w.writerOf[v]
-	if !ok || w.done[wi] || !w.called[wi] {
-		return false
+	for k := len(chain) - 1; k >= 0; k-- {
+		wi := chain[k]
+		if !w.done[wi] {
+			w.change(wi)
+		}
+		if x, _ := w.rs[wi].writes(); w.cur != x || w.stuck {
+			return false
+		}
 	}
-	wr := &w.rs[wi]
-	if wr.in.kind == regCAS && !w.bring(wr.in.a) {
-		return false
-	}
-	if !w.done[wi] {
-		w.change(wi)
-	}
-	return w.cur == v && !w.stuck
+	return true
 }
 
 // change places the state changer i now, after the pending observers of

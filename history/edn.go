@@ -334,11 +334,24 @@ func ReadEDN(r io.Reader, name string) ([]Event, error) {
 	p := &ednParser{src: src, line: 1, name: name}
 	var events []Event
 	conv := newNemesisFaults()
+	times := newTimeCheck(name)
+	add := func(m ednValue) error {
+		e, hasTime, err := ednEvent(m, name)
+		if err == nil {
+			err = times.add(e, hasTime, m.Line)
+		}
+		if err != nil {
+			return err
+		}
+		events = append(events, conv.event(e))
+		return nil
+	}
 	for {
 		if err := p.skip(); err != nil {
 			return nil, err
 		}
 		if p.pos >= len(p.src) {
+			splitIndependent(events)
 			return events, nil
 		}
 		v, err := p.value(0)
@@ -347,26 +360,76 @@ func ReadEDN(r io.Reader, name string) ([]Event, error) {
 		}
 		switch v.Kind {
 		case ednMap:
-			e, err := ednEvent(v, name)
-			if err != nil {
+			if err := add(v); err != nil {
 				return nil, err
 			}
-			events = append(events, conv.event(e))
 		case ednVector, ednList:
 			for _, it := range v.Items {
 				if it.Kind != ednMap {
 					return nil, &SyntaxError{File: name, Line: it.Line, Msg: fmt.Sprintf("expected an operation map like {:process 0 :type :invoke :f :read}, got %s", clip(it.String()))}
 				}
-				e, err := ednEvent(it, name)
-				if err != nil {
+				if err := add(it); err != nil {
 					return nil, err
 				}
-				events = append(events, conv.event(e))
 			}
 		default:
 			return nil, &SyntaxError{File: name, Line: v.Line, Msg: fmt.Sprintf("expected an operation map or a vector of them, got %s", clip(v.String()))}
 		}
 	}
+}
+
+// splitIndependent reads the values of a jepsen.independent history, [k
+// v] for key k and value v, as keyed events, so that each key is checked on
+// its own. A history is taken as independent when no event has a :key,
+// every client event's value is a pair (a failed or unknown completion may
+// have none), and the pairs cannot be a single key's values: some read's
+// value is a pair (a read's value is otherwise nil or what it returned
+// as a scalar), or some pair's second element is itself a collection (a
+// cas [old new]). A plain cas-register history, where only cas values are
+// pairs, is left as it is.
+func splitIndependent(events []Event) {
+	type pair struct{ k, v json.RawMessage }
+	pairs := make([]*pair, len(events))
+	telling := false
+	for i, e := range events {
+		if e.Process == Nemesis {
+			continue
+		}
+		if e.Key != "" {
+			return
+		}
+		var kv []json.RawMessage
+		if json.Unmarshal(e.Value, &kv) != nil || len(kv) != 2 {
+			if e.Value.IsNil() && (e.Type == Fail || e.Type == Info) {
+				continue
+			}
+			return
+		}
+		pairs[i] = &pair{kv[0], kv[1]}
+		if e.F == "read" || e.F == "get" || len(kv[1]) > 0 && (kv[1][0] == '[' || kv[1][0] == '{') {
+			telling = true
+		}
+	}
+	if !telling {
+		return
+	}
+	for i, p := range pairs {
+		if p == nil {
+			continue
+		}
+		events[i].Key = keyName(p.k)
+		events[i].Value = Value(p.v)
+	}
+}
+
+// keyName renders an independent key: a string's text, or the JSON of
+// anything else (an integer as its digits).
+func keyName(k json.RawMessage) string {
+	var s string
+	if json.Unmarshal(k, &s) == nil {
+		return s
+	}
+	return string(k)
 }
 
 func clip(s string) string {
@@ -387,12 +450,13 @@ func ednName(v ednValue) string {
 	return v.String()
 }
 
-func ednEvent(m ednValue, name string) (Event, error) {
+// ednEvent reads one operation map, and whether it had a :time.
+func ednEvent(m ednValue, name string) (Event, bool, error) {
 	var e Event
-	bad := func(format string, args ...any) (Event, error) {
-		return Event{}, &SyntaxError{File: name, Line: m.Line, Msg: fmt.Sprintf(format, args...)}
+	bad := func(format string, args ...any) (Event, bool, error) {
+		return Event{}, false, &SyntaxError{File: name, Line: m.Line, Msg: fmt.Sprintf(format, args...)}
 	}
-	var seen struct{ process, typ, f bool }
+	var seen struct{ process, typ, f, time bool }
 	for i := 0; i+1 < len(m.Items); i += 2 {
 		k, v := m.Items[i], m.Items[i+1]
 		if k.Kind != ednKeyword {
@@ -421,6 +485,9 @@ func ednEvent(m ednValue, name string) (Event, error) {
 				return bad(":f must be a keyword such as :read, got %s", clip(v.String()))
 			}
 			e.F = v.Str
+			if e.F == "" {
+				return bad(":f must not be empty")
+			}
 		case "value":
 			var b bytes.Buffer
 			v.json(&b)
@@ -434,6 +501,7 @@ func ednEvent(m ednValue, name string) (Event, error) {
 				return bad(":time must be a non-negative integer (nanoseconds), got %s", clip(v.String()))
 			}
 			e.Time = v.Int
+			seen.time = true
 		case "error":
 			if v.Kind != ednNil {
 				e.Error = ednName(v)
@@ -450,7 +518,7 @@ func ednEvent(m ednValue, name string) (Event, error) {
 	case !seen.f:
 		return bad("operation has no :f")
 	}
-	return e, nil
+	return e, seen.time, nil
 }
 
 // nemesisFaults turns Jepsen nemesis completions named start... and

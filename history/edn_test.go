@@ -68,6 +68,10 @@ func TestReadEDNErrors(t *testing.T) {
 		{"bad string", `{:process 0 :type :ok :f :read :value "abc}`, 1, "unterminated string"},
 		{"stray close", "}", 1, "unexpected '}'"},
 		{"tag", "#inst \"2020\"", 1, "unsupported tagged value"},
+		{"empty f", `{:process 0 :type :invoke :f""}`, 1, ":f must not be empty"},
+		{"time missing on one", "{:process 0 :type :invoke :f :read :time 1}\n{:process 0 :type :ok :f :read :value 1}", 2, "has no time, but the event at line 1 has one"},
+		{"time only on a later one", "[{:process 0 :type :invoke :f :read}\n{:process 0 :type :ok :f :read :time 5}]", 2, "has a time, but the event at line 1 has none"},
+		{"completion before invocation", "{:process 3 :type :invoke :f :read :time 10}\n{:process 3 :type :ok :f :read :value 1 :time 9}", 2, "process 3 completes at time 9, before its invocation at line 1 (time 10)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -102,4 +106,39 @@ func FuzzReadEDN(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestReadEDNIndependent: jepsen.independent values [k v] become key k and
+// value v; a single key's cas values [old new] stay as they are.
+func TestReadEDNIndependent(t *testing.T) {
+	tests := []struct {
+		name, in string
+		keys     []string
+		values   []string
+	}{
+		{"independent", `[{:process 0 :type :invoke :f :cas :value [1 [3 6]]} {:process 0 :type :ok :f :cas :value [1 [3 6]]}
+ {:process 1 :type :invoke :f :read :value ["a" nil]} {:process 1 :type :ok :f :read :value ["a" 2]}
+ {:process 2 :type :invoke :f :write :value [1 7]} {:process 2 :type :info :f :write :value nil}]`,
+			// The info completion has no value, so no key: pairing takes
+			// the key from the invocation.
+			[]string{"1", "1", "a", "a", "1", ""}, []string{"[3,6]", "[3,6]", "nil", "2", "7", "nil"}},
+		{"single-key cas", `[{:process 0 :type :invoke :f :cas :value [1 2]} {:process 0 :type :ok :f :cas :value [1 2]}]`,
+			[]string{"", ""}, []string{"[1,2]", "[1,2]"}},
+		{"plain read", `[{:process 0 :type :invoke :f :write :value [1 2]} {:process 0 :type :ok :f :write :value [1 2]}
+ {:process 1 :type :invoke :f :read :value nil} {:process 1 :type :ok :f :read :value [1 2]}]`,
+			[]string{"", "", "", ""}, []string{"[1,2]", "[1,2]", "nil", "[1,2]"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev, err := ReadEDN(strings.NewReader(tt.in), "i.edn")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, e := range ev {
+				if e.Key != tt.keys[i] || e.Value.String() != tt.values[i] {
+					t.Errorf("event %d: key %q value %s, want key %q value %s", i+1, e.Key, e.Value, tt.keys[i], tt.values[i])
+				}
+			}
+		})
+	}
 }

@@ -132,6 +132,30 @@ type Value json.RawMessage
 // Nil is the JSON null value.
 var Nil = Value("null")
 
+// NotSwapped is the output of an ok cas whose compare ran and did not
+// match: the operation happened, left the state as it was, and observed
+// that the value was not the expected one. A fail always means the
+// operation did not take place.
+var NotSwapped = Value("false")
+
+// LegacyCompareFailed is the error text of a failed cas in lab histories
+// written before [NotSwapped]: there it meant the compare did not match,
+// and readers take such a fail as an ok cas that did not swap.
+const LegacyCompareFailed = "compare failed"
+
+// IsNotSwapped reports whether a completed cas ran without swapping: an
+// ok with output [NotSwapped], or a legacy lab fail (see
+// [LegacyCompareFailed]).
+func IsNotSwapped(typ Type, output Value, errText string) bool {
+	switch typ {
+	case OK:
+		return string(output) == string(NotSwapped)
+	case Fail:
+		return errText == LegacyCompareFailed
+	}
+	return false
+}
+
 // IntValue encodes n.
 func IntValue(n int64) Value { return Value(strconv.AppendInt(nil, n, 10)) }
 

@@ -25,7 +25,8 @@ type Op struct {
 	// Info (for latency plots); -1 if there was none.
 	Completed int64
 	Error     string
-	// Index is the position of the invocation in the event stream.
+	// Index is the position of the invocation in the event stream, from 0;
+	// messages for people say event Index+1.
 	Index int
 }
 
@@ -33,7 +34,8 @@ type Op struct {
 func (o Op) Unknown() bool { return o.Type == Info }
 
 // Pairing problems are reported, not fatal: histories from elsewhere are
-// often a little ragged.
+// often a little ragged. Index counts from 0, and Msg names events from 1
+// (event Index+1), as every message for people does.
 type PairingProblem struct {
 	Index int
 	Msg   string
@@ -54,7 +56,7 @@ func Pair(events []Event) (ops []Op, faults []Event, problems []PairingProblem) 
 		switch e.Type {
 		case Invoke:
 			if j, ok := open[e.Process]; ok {
-				problems = append(problems, PairingProblem{i, fmt.Sprintf("process %s invoked again before its operation at event %d completed; that one is taken as unknown", e.Process, ops[j].Index)})
+				problems = append(problems, PairingProblem{i, fmt.Sprintf("process %s invoked again before its operation at event %d completed; that one is taken as unknown", e.Process, ops[j].Index+1)})
 			}
 			open[e.Process] = len(ops)
 			ops = append(ops, Op{

@@ -305,11 +305,14 @@ func (s *session) do(ctx context.Context, c systems.RegisterClient, node string,
 		}
 		swapped, err = c.CAS(opCtx, key, old, oldFound, strconv.FormatInt(newVal, 10))
 		if err == nil && !swapped {
+			// The compare ran and did not match: the cas happened and
+			// changed nothing, an ok that did not swap. A fail is kept for
+			// a cas that did not take place (a definite error).
 			done.Time = s.clock.Now()
-			done.Type = history.Fail
-			done.Error = "compare failed"
+			done.Type = history.OK
+			done.Value = history.NotSwapped
 			s.record(done)
-			return history.Fail
+			return history.OK
 		}
 		if err == nil {
 			s.seen(keyIdx, newVal)
