@@ -6,10 +6,10 @@ import (
 	"os/exec"
 	"testing"
 
+	"github.com/lab-chaos/lab/internal/labtest"
 	"github.com/lab-chaos/lab/internal/systest"
 	"github.com/lab-chaos/lab/runtime"
 	"github.com/lab-chaos/lab/runtime/docker"
-	"github.com/lab-chaos/lab/internal/labtest"
 	"github.com/lab-chaos/lab/systems"
 	"github.com/lab-chaos/lab/systems/etcd"
 )

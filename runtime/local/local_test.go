@@ -19,9 +19,9 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/lab-chaos/lab/internal/labtest"
+	"github.com/lab-chaos/lab/nemesis"
 	"github.com/lab-chaos/lab/runtime"
 	"github.com/lab-chaos/lab/runtime/local"
-	"github.com/lab-chaos/lab/nemesis"
 	"github.com/lab-chaos/lab/systems"
 	"github.com/lab-chaos/lab/systems/etcd"
 )
