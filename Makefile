@@ -27,11 +27,13 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-# Benchmarks: the checker against porcupine alone (long), then the time
-# each fault takes to apply and to heal (root and Docker needed).
+# Benchmarks: the harness on the fake system (recorded operations per
+# second), the checker against porcupine alone (long), then the time each
+# fault takes to apply and to heal (root and Docker needed).
 bench:
+	$(GO) test -run '^$$' -bench Harness -benchtime 3x -timeout 10m ./workloads/
 	$(GO) test -run '^$$' -bench . -benchtime 1x -benchmem -timeout 60m ./checker/
-	$(GO) test -run '^$$' -bench . -benchtime 20x -timeout 20m ./nemesis/ ./cluster/
+	$(GO) test -run '^$$' -bench . -benchtime 20x -timeout 20m ./nemesis/ ./runtime/docker/
 
 cleanup: build
 	bin/lab cleanup

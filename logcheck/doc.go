@@ -1,7 +1,8 @@
 // Package logcheck reads the logs of the nodes of a run and finds the lines
 // a reviewer should see: Go panics, fatal errors and data races (problems in
-// the system under test, whatever the checker says about its history), and,
-// for etcd, leader changes and restarts (context for the timeline).
+// the system under test, whatever the checker says about its history), and
+// leader changes and restarts (context for the timeline), by the patterns
+// the system under test gives ([Patterns]).
 //
 // # Lifecycle
 //
@@ -9,8 +10,8 @@
 // line, each prefixed by Docker with an RFC 3339 timestamp. Once the run is
 // over, [CheckDir] (or [Check] on one reader) scans the files line by line
 // and returns [Finding]s in file order. A finding keeps the node, the line
-// number, the wall-clock time of the line (from Docker's prefix, or from an
-// etcd JSON "ts" field) and the line itself; the report places it on the
+// number, the wall-clock time of the line (from Docker's prefix, or from a
+// JSON "ts" field, as zap writes it) and the line itself; the report places it on the
 // run's timeline.
 //
 // # Trust
@@ -24,9 +25,9 @@
 // A line is a [Panic] when it starts with "panic: " or has a zap level of
 // panic or dpanic; a [Fatal] when it starts with "fatal error: " or has a
 // level of fatal; a [Race] when it holds "WARNING: DATA RACE". A
-// [LeaderChange] is an etcd raft line holding "elected leader" or "became
-// leader" ([Finding.Term] is the raft term when the line says it). A
-// [Restart] is the second and later "starting an etcd server" line of one
-// node's log (the first one is the node's first start), or a line holding
-// "restarting local member" that follows no start line.
+// [LeaderChange] is a line holding one of [Patterns.Leader] ([Finding.Term]
+// is the term when the line says "term N"). A [Restart] is the second and
+// later line of one node's log holding one of [Patterns.Start] (the first
+// one is the node's first start), or a line holding one of
+// [Patterns.Restarting] that follows no start line.
 package logcheck

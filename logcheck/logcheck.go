@@ -206,7 +206,7 @@ func zapLevel(t string) string {
 }
 
 // splitTime takes Docker's RFC 3339 prefix off a line; without one, it
-// looks for an etcd JSON "ts" field.
+// looks for a JSON "ts" field (zap's, as etcd and others write it).
 func splitTime(line string) (time.Time, string) {
 	if i := strings.IndexByte(line, ' '); i > 0 && i <= 40 && line[0] >= '0' && line[0] <= '9' {
 		if ts, err := time.Parse(time.RFC3339Nano, line[:i]); err == nil {

@@ -1,0 +1,267 @@
+package runner_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lab-chaos/lab/checker"
+	"github.com/lab-chaos/lab/nemesis"
+	"github.com/lab-chaos/lab/plugins"
+	"github.com/lab-chaos/lab/runner"
+	"github.com/lab-chaos/lab/runtime"
+	fakert "github.com/lab-chaos/lab/runtime/fake"
+	"github.com/lab-chaos/lab/rundir"
+	"github.com/lab-chaos/lab/scenarios"
+	"github.com/lab-chaos/lab/systems"
+	fakesys "github.com/lab-chaos/lab/systems/fake"
+	"github.com/lab-chaos/lab/workloads"
+)
+
+// These tests run whole runs on the fake runtime and the fake system: no
+// root, no Docker, a few seconds each. What the runtime was asked to do is
+// its recorded lines, so the order of the phases and every heal is
+// asserted as text.
+
+// lab is one test's plugins: the fake system wired to the fake runtime, so
+// that a node the runtime kills or pauses stops answering.
+type lab struct {
+	drv  *fakert.Driver
+	sys  *fakesys.System
+	inst *fakesys.Instance
+	set  plugins.Set
+}
+
+func newLab() *lab {
+	l := &lab{drv: &fakert.Driver{}, sys: &fakesys.System{}}
+	l.sys.OnOpen = func(i *fakesys.Instance) {
+		l.inst = i
+		l.drv.OnChange = i.NodeState
+	}
+	return l
+}
+
+// plugins are read when the run starts, so a test may change l.sys before.
+func (l *lab) plugins() plugins.Set {
+	return plugins.Set{
+		Systems:   []systems.System{*l.sys},
+		Workloads: workloads.All,
+		Faults:    nemesis.All,
+		Runtimes:  []runtime.Driver{l.drv},
+	}
+}
+
+// scenario is a short run: 5 s of workload at 200 ops/s over 4 keys on 3
+// nodes, no recovery; faults and the system's mode are the test's.
+func (l *lab) scenario(t *testing.T, mode, faults string) *scenarios.Scenario {
+	t.Helper()
+	src := `name: fake-run
+seed: 7
+runtime: fake
+system: {name: fake, nodes: 3, mode: ` + mode + `}
+workload: {rate: 200, concurrency: 6, keys: 4, timeout: 300ms}
+time_limit: 5s
+recovery: 0s
+` + faults
+	sc, err := scenarios.Parse([]byte(src), "fake-run.yaml", l.plugins().Vocabulary())
+	if err != nil {
+		t.Fatalf("scenario: %v", err)
+	}
+	return sc
+}
+
+func (l *lab) run(ctx context.Context, t *testing.T, sc *scenarios.Scenario) (runner.Outcome, error) {
+	t.Helper()
+	return runner.Run(ctx, runner.Options{Scenario: sc, Store: t.TempDir(), Plugins: l.plugins(), HealTimeout: 10 * time.Second})
+}
+
+// lines are what the runtime of the run was asked to do.
+func (l *lab) lines(t *testing.T) []string {
+	t.Helper()
+	rt := l.drv.Last()
+	if rt == nil {
+		return nil
+	}
+	return rt.Lines()
+}
+
+// killN2 kills n2 from 1 s to 3 s.
+const killN2 = `faults:
+  - {kind: kill, target: nodes, nodes: [n2], at: 1s, duration: 2s}
+`
+
+// withoutSaves leaves out the lines of log saving, whose number depends on
+// how the run ended, to compare the order of what matters.
+func withoutSaves(lines []string) []string {
+	return slices.DeleteFunc(slices.Clone(lines), func(s string) bool { return strings.HasPrefix(s, "save logs") })
+}
+
+func TestValidRunOnFakes(t *testing.T) {
+	l := newLab()
+	out, err := l.run(context.Background(), t, l.scenario(t, fakesys.Linearizable, killN2))
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if out.Verdict != checker.Valid {
+		t.Errorf("verdict %s (%s), want valid", out.Verdict, out.Result.Reason)
+	}
+	// The phases in order: start the nodes, the fault and its heal, the
+	// logs saved before the check, the cluster removed.
+	want := []string{"start n1", "start n2", "start n3", "kill n2 SIGKILL", "start n2", "close"}
+	if got := withoutSaves(l.lines(t)); !slices.Equal(got, want) {
+		t.Errorf("runtime lines %q, want %q", got, want)
+	}
+	if got := l.lines(t); !slices.Contains(got, "save logs") || slices.Index(got, "save logs") > slices.Index(got, "close") {
+		t.Errorf("runtime lines %q: want the logs saved before close", got)
+	}
+	for _, f := range []string{rundir.Scenario, rundir.Faults, rundir.History, rundir.Results, "report.html"} {
+		if _, err := os.Stat(filepath.Join(out.Dir, f)); err != nil {
+			t.Errorf("run directory: %v", err)
+		}
+	}
+	if out.Result.Counts.Ops < 500 {
+		t.Errorf("%d operations in 5 s at 200/s, want at least 500", out.Result.Counts.Ops)
+	}
+}
+
+func TestInvalidRunsOnFakes(t *testing.T) {
+	for _, mode := range []string{fakesys.StaleReads, fakesys.LostWrites} {
+		t.Run(mode, func(t *testing.T) {
+			l := newLab()
+			out, err := l.run(context.Background(), t, l.scenario(t, mode, ""))
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			if out.Verdict != checker.Invalid || len(out.Result.Anomalies) == 0 {
+				t.Errorf("mode %s: verdict %s with %d anomalies, want invalid with some", mode, out.Verdict, len(out.Result.Anomalies))
+			}
+			if got, want := withoutSaves(l.lines(t)), []string{"start n1", "start n2", "start n3", "close"}; !slices.Equal(got, want) {
+				t.Errorf("runtime lines %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+// A panic while a fault is in effect ends the run with an error, and the
+// cleanup stack still heals the fault and removes the cluster.
+func TestHealOnPanic(t *testing.T) {
+	tests := []struct {
+		name string
+		set  func(*fakesys.System)
+		want string
+	}{
+		// The nemesis asks who leads a few seconds into a kill; the fake
+		// panics there, in the nemesis' goroutine.
+		{"in the nemesis", func(s *fakesys.System) { s.LeaderPanics = true }, "the nemesis panicked"},
+		// A client panics while n2 is down, in the workload's goroutines.
+		{"in a client", func(s *fakesys.System) { s.PanicAfter = 300 }, "panicked"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := newLab()
+			tt.set(l.sys)
+			faults := `faults:
+  - {kind: kill, target: nodes, nodes: [n2], at: 1s, duration: 3.5s}
+`
+			_, err := l.run(context.Background(), t, l.scenario(t, fakesys.Linearizable, faults))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Run error %v, want one saying %q", err, tt.want)
+			}
+			got := withoutSaves(l.lines(t))
+			want := []string{"start n1", "start n2", "start n3", "kill n2 SIGKILL", "start n2", "close"}
+			if !slices.Equal(got, want) {
+				t.Errorf("runtime lines %q, want %q (n2 restarted, then the cluster removed)", got, want)
+			}
+		})
+	}
+}
+
+// Ctrl-C during a pause: the run stops at once, thaws the node, checks
+// what it recorded (never valid: the prefix proves nothing) and removes
+// the cluster.
+func TestHealOnCancel(t *testing.T) {
+	l := newLab()
+	sc := l.scenario(t, fakesys.Linearizable, `faults:
+  - {kind: pause, target: nodes, nodes: [n3], at: 1s, duration: 3s}
+`)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		// Cancel once the pause is in effect.
+		for {
+			if rt := l.drv.Last(); rt != nil && slices.Contains(rt.Lines(), "pause n3") {
+				cancel()
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}()
+	began := time.Now()
+	out, err := l.run(ctx, t, sc)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if !out.Interrupted || out.Verdict == checker.Valid {
+		t.Errorf("interrupted=%v verdict=%s, want an interrupted run that is not valid", out.Interrupted, out.Verdict)
+	}
+	if took := time.Since(began); took > 4*time.Second {
+		t.Errorf("the run took %s after the cancel came at about 1 s", took)
+	}
+	want := []string{"start n1", "start n2", "start n3", "pause n3", "resume n3", "close"}
+	if got := withoutSaves(l.lines(t)); !slices.Equal(got, want) {
+		t.Errorf("runtime lines %q, want %q", got, want)
+	}
+}
+
+// A check that fails (here: finds the fake's stale reads) changes
+// nothing of the cleanup: the fault was healed before the check, and the
+// cluster removed after it.
+func TestHealBeforeAFailedCheck(t *testing.T) {
+	l := newLab()
+	out, err := l.run(context.Background(), t, l.scenario(t, fakesys.StaleReads, killN2))
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if out.Verdict != checker.Invalid {
+		t.Errorf("verdict %s, want invalid", out.Verdict)
+	}
+	want := []string{"start n1", "start n2", "start n3", "kill n2 SIGKILL", "start n2", "close"}
+	if got := withoutSaves(l.lines(t)); !slices.Equal(got, want) {
+		t.Errorf("runtime lines %q, want %q", got, want)
+	}
+}
+
+// A fault this run cannot inject is bad input found before anything is
+// made: no run directory, no runtime.
+func TestUnavailableFaultStartsNothing(t *testing.T) {
+	l := newLab()
+	sc := l.scenario(t, fakesys.Linearizable, `faults:
+  - {kind: partition, shape: isolate, node: n1, at: 1s, duration: 2s}
+`)
+	store := t.TempDir()
+	out, err := runner.Run(context.Background(), runner.Options{Scenario: sc, Store: store, Plugins: l.plugins()})
+	var bad *runner.BadInput
+	if !errors.As(err, &bad) {
+		t.Fatalf("Run error %v (%T), want *runner.BadInput", err, err)
+	}
+	for _, want := range []string{"fake-run.yaml:9", "faults[0]", "processes on this host"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if out.Dir != "" || l.drv.Last() != nil {
+		t.Errorf("run directory %q, runtime %v: want nothing made", out.Dir, l.drv.Last())
+	}
+	if entries, _ := os.ReadDir(store); len(entries) != 0 {
+		t.Errorf("the store holds %d entries, want none", len(entries))
+	}
+}
