@@ -18,10 +18,11 @@ run: build
 test: test-deps
 	$(GO) test -count=1 -p 1 -timeout 40m ./...
 
-# The report's browser test needs Debian's chromium; as root, install it.
+# The report's browser test needs Debian's chromium, and the Redis and example
+# adapters python3; as root, install them.
 .PHONY: test-deps
 test-deps:
-	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update && apt-get install -y chromium; } || echo "chromium missing: the browser test will skip (as root, make test-deps installs it)"
+	@{ command -v chromium >/dev/null 2>&1 && command -v python3 >/dev/null 2>&1; } || { [ "$$(id -u)" = 0 ] && apt-get update && apt-get install -y chromium python3; } || echo "chromium missing: the browser test will skip (as root, make test-deps installs it)"
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

@@ -72,6 +72,13 @@ func check(ctx context.Context, events []history.Event, opts Options, t tuning) 
 	if err := completedBeforeCalled(ops, tf); err != nil {
 		return Result{}, err
 	}
+	// What each member held at the end is compared whatever the model,
+	// and added to the model's verdict at the end.
+	ops, members := splitMembers(ops)
+	var mres Result
+	if err := checkMembers(members, &mres); err != nil {
+		return Result{}, err
+	}
 	res.Counts = countOps(ops, t.failObserved)
 	if slices.Contains(m.fs, "write") {
 		res.FailCAS = FailCASDropped
@@ -87,6 +94,33 @@ func check(ctx context.Context, events []history.Event, opts Options, t tuning) 
 	}
 	if m.name == "set" {
 		checkSet(ops, &res, tf)
+		res.addMembers(mres)
+		res.Duration = time.Since(start)
+		return res, nil
+	}
+	if m.name == "queue" {
+		res.Counts.Keys = 1
+		if err := checkQueue(events, ops, history.FaultWindows(faults), opts.ExactlyOnce, &res, tf); err != nil {
+			return Result{}, err
+		}
+		res.addMembers(mres)
+		res.Duration = time.Since(start)
+		return res, nil
+	}
+	if m.name == "lease" {
+		if err := checkLease(events, ops, history.FaultWindows(faults), &res, tf); err != nil {
+			return Result{}, err
+		}
+		res.addMembers(mres)
+		res.Duration = time.Since(start)
+		return res, nil
+	}
+
+	if m.name == "lock" {
+		if err := checkLock(ctx, events, ops, history.FaultWindows(faults), &res, tf); err != nil {
+			return Result{}, err
+		}
+		res.addMembers(mres)
 		res.Duration = time.Since(start)
 		return res, nil
 	}
@@ -143,6 +177,7 @@ func check(ctx context.Context, events []history.Event, opts Options, t tuning) 
 			return Result{}, err
 		}
 	}
+	res.addMembers(mres)
 	res.Duration = time.Since(start)
 	return res, nil
 }

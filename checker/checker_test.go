@@ -315,7 +315,7 @@ func TestBadInput(t *testing.T) {
 		ops         []hop
 		want        string
 	}{
-		{"unknown model", "queue", nil, "unknown model"},
+		{"unknown model", "stack", nil, "unknown model"},
 		{"f not in model", "register", []hop{{0, "cas", "x", "[1,2]", "", ok, 1, 2}}, `f "cas" is not an operation of the register model`},
 		{"bad cas value", "", []hop{{0, "cas", "x", "5", "", ok, 1, 2}}, "cas value must be [old new]"},
 		{"kv f", "kv", []hop{{0, "read", "x", "", "", ok, 1, 2}}, `f "read"`},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,11 +45,12 @@ func load(path, format string) (loaded, error) {
 	} else if st.IsDir() {
 		l.file = filepath.Join(path, HistoryFile)
 	}
-	data, err := os.ReadFile(l.file)
+	f, err := os.Open(l.file)
 	if err != nil {
 		return l, err
 	}
-	l.events, l.format, l.cutLine, err = parse(data, l.file, format)
+	defer f.Close()
+	l.events, l.format, l.cutLine, err = parseStream(f, l.file, format)
 	return l, err
 }
 
@@ -63,17 +65,56 @@ func parse(data []byte, name, format string) (events []history.Event, used strin
 	if format == "" {
 		format = DetectFormat(data)
 	}
+	return decode(bytes.NewReader(data), name, format)
+}
+
+// detectWindow is how much of a file format detection reads before it
+// gives up on a decision from the start alone.
+const detectWindow = 1 << 16
+
+// parseStream reads a history file as a stream: format detection reads its
+// start (see detectHead), then the parser reads the file from the
+// beginning, so it is never held whole.
+func parseStream(f *os.File, name, format string) (events []history.Event, used string, cutLine int, err error) {
+	var r io.Reader = f
+	if format == "" {
+		head := make([]byte, detectWindow)
+		n, err := io.ReadFull(f, head)
+		whole := err == io.EOF || err == io.ErrUnexpectedEOF
+		if err != nil && !whole {
+			return nil, "", 0, err
+		}
+		head = head[:n]
+		var ok bool
+		if format, ok = detectHead(head, whole); !ok {
+			// No line decides within the window: detect on the whole file.
+			rest, err := io.ReadAll(f)
+			if err != nil {
+				return nil, "", 0, err
+			}
+			return parse(append(head, rest...), name, "")
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			r = io.MultiReader(bytes.NewReader(head), f) // a pipe
+		}
+	}
+	return decode(r, name, format)
+}
+
+// decode reads a history from r in the given format.
+func decode(r io.Reader, name, format string) (events []history.Event, used string, cutLine int, err error) {
 	switch format {
 	case "jsonl":
 		var cut bool
-		events, cut, err = history.Read(bytes.NewReader(data), name)
+		lines := &lineCounter{r: r}
+		events, cut, err = history.Read(lines, name)
 		if cut {
-			cutLine = bytes.Count(data, []byte{'\n'}) + 1
+			cutLine = lines.n + 1
 		}
 	case "edn":
-		events, err = history.ReadEDN(bytes.NewReader(data), name)
+		events, err = history.ReadEDN(r, name)
 	case "jepsen-log":
-		events, err = history.ReadJepsenLog(bytes.NewReader(data), name)
+		events, err = history.ReadJepsenLog(r, name)
 	default:
 		return nil, format, 0, fmt.Errorf("unknown format %q; expected one of %s", format, strings.Join(Formats, ", "))
 	}
@@ -81,6 +122,18 @@ func parse(data []byte, name, format string) (events []history.Event, used strin
 		err = &history.SyntaxError{File: name, Line: max(cutLine, 1), Msg: fmt.Sprintf("no event in the file; expected a %s history", format)}
 	}
 	return events, format, cutLine, err
+}
+
+// lineCounter counts the newlines read through it.
+type lineCounter struct {
+	r io.Reader
+	n int
+}
+
+func (c *lineCounter) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n += bytes.Count(b[:n], []byte{'\n'})
+	return n, err
 }
 
 // FailCASFor is the reading of a failed cas each format was written with:
@@ -99,34 +152,54 @@ func FailCASFor(format string) string {
 // Jepsen log, and anything starting with `{`, `[`, `(` or `;` is EDN. An
 // empty input is jsonl.
 func DetectFormat(data []byte) string {
-	for len(data) > 0 {
-		line := data
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			line, data = data[:i], data[i+1:]
+	format, _ := detectHead(data, true)
+	return format
+}
+
+// detectHead is DetectFormat on head, the start of the input, or all of it
+// if whole. Where head is only the start, its last line may be cut: it
+// decides only by what it begins with (or by "jepsen.util - " within head,
+// so a longer line that starts like EDN or jsonl and names the marker
+// further on is taken by its start), and if no line decides, ok is false.
+func detectHead(head []byte, whole bool) (format string, ok bool) {
+	for len(head) > 0 {
+		line, cut := head, !whole
+		if i := bytes.IndexByte(head, '\n'); i >= 0 {
+			line, head, cut = head[:i], head[i+1:], false
 		} else {
-			data = nil
+			head = nil
 		}
-		if bytes.Contains(line, []byte(history.JepsenLogMarker)) {
-			return "jepsen-log"
+		if format, ok := detectLine(line, cut); ok {
+			return format, true
 		}
-		t := bytes.TrimLeft(line, " \t\r,")
-		if len(t) == 0 {
-			continue
-		}
-		switch t[0] {
-		case ';', '[', '(':
-			return "edn"
-		case '{':
-			rest := bytes.TrimLeft(t[1:], " \t\r,")
-			if len(rest) == 0 || rest[0] == '"' || rest[0] == '}' {
-				return "jsonl"
-			}
-			return "edn"
-		}
-		// Old Jepsen logs carry other log lines before the first operation.
-		continue
 	}
-	return "jsonl"
+	return "jsonl", whole
+}
+
+// detectLine judges one line, which may continue beyond line if cut.
+func detectLine(line []byte, cut bool) (string, bool) {
+	if bytes.Contains(line, []byte(history.JepsenLogMarker)) {
+		return "jepsen-log", true
+	}
+	t := bytes.TrimLeft(line, " \t\r,")
+	if len(t) == 0 {
+		return "", false
+	}
+	switch t[0] {
+	case ';', '[', '(':
+		return "edn", true
+	case '{':
+		rest := bytes.TrimLeft(t[1:], " \t\r,")
+		if len(rest) == 0 && cut {
+			return "", false
+		}
+		if len(rest) == 0 || rest[0] == '"' || rest[0] == '}' {
+			return "jsonl", true
+		}
+		return "edn", true
+	}
+	// Old Jepsen logs carry other log lines before the first operation.
+	return "", false
 }
 
 // CheckPath is what `lab check` does: [Load] the history at path in the

@@ -13,7 +13,7 @@ import (
 )
 
 // Models lists the model names [Check] accepts.
-var Models = []string{"register", "cas-register", "kv", "mutex", "set"}
+var Models = []string{"register", "cas-register", "kv", "mutex", "set", "queue", "lock", "lease"}
 
 // model is a typed sequential specification behind a thin porcupine
 // adapter. build turns one key's operations into a partition ready for the
@@ -73,25 +73,37 @@ func lookupModelTuned(name string, t tuning) (*model, error) {
 		return &model{name: "mutex", fs: []string{"acquire", "release"}, build: buildMutex}, nil
 	case "set":
 		return &model{name: "set", fs: []string{"add", "read"}}, nil
+	case "queue":
+		return &model{name: "queue", fs: queueFs}, nil
+	case "lock":
+		return &model{name: "lock", fs: lockFs}, nil
+	case "lease":
+		return &model{name: "lease", fs: leaseFs}, nil
 	}
 	return nil, fmt.Errorf("unknown model %q; expected one of %s", name, strings.Join(Models, ", "))
 }
 
 // InferModel guesses the model from the functions a history uses: get, put
-// or append mean kv; acquire or release mutex; add set; anything else
-// cas-register. It is what `lab check` does without --model.
+// or append mean kv; acquire or release mutex (lock when the history
+// records leases); add set; enqueue, dequeue
+// or drain queue; anything else cas-register. It is what `lab check` does
+// without --model.
 func InferModel(events []history.Event) string {
 	for _, e := range events {
 		if e.Process == history.Nemesis {
 			continue
 		}
 		switch e.F {
+		case "grant", "keepalive":
+			return "lease"
 		case "get", "put", "append":
 			return "kv"
 		case "acquire", "release":
-			return "mutex"
+			return lockOrLeaseModel(events)
 		case "add":
 			return "set"
+		case "enqueue", "dequeue", "drain", "drained":
+			return "queue"
 		}
 	}
 	return "cas-register"

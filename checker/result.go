@@ -49,7 +49,8 @@ func (v *Verdict) UnmarshalJSON(b []byte) error {
 
 // Options tune [Check].
 type Options struct {
-	// Model names the model: register, cas-register, kv, mutex or set.
+	// Model names the model: register, cas-register, kv, mutex, set,
+	// queue or lock.
 	// Empty means cas-register. See [Models].
 	Model string
 	// Timeout bounds the search; 0 means no limit. A check that runs out
@@ -62,6 +63,10 @@ type Options struct {
 	// recorded as an ok cas with output [history.NotSwapped] and is an
 	// observation under both; see docs/checking.md, Semantics.
 	FailCAS string
+	// ExactlyOnce makes a message delivered more than once an anomaly of
+	// the queue model; by default duplicates are counted and allowed
+	// (at-least-once delivery).
+	ExactlyOnce bool
 	// Verify re-checks every key the checker decided, up to
 	// [VerifyMaxOps] operations, with plain porcupine and no reduction;
 	// a disagreement is an error wrapping [ErrInternal] naming the key.
@@ -108,6 +113,12 @@ type Result struct {
 	Verified *Verification `json:"verified,omitempty"`
 	// Set holds the set-full account of a set history.
 	Set *SetReport `json:"set,omitempty"`
+	// Queue holds the account of a queue history.
+	Queue *QueueReport `json:"queue,omitempty"`
+	// Lease holds the account of a lease history.
+	Lease *LeaseReport `json:"lease,omitempty"`
+	// Lock holds the account of a lock history.
+	Lock *LockReport `json:"lock,omitempty"`
 	// Duration is the wall time the check took.
 	Duration time.Duration `json:"duration_ns"`
 }
@@ -143,11 +154,17 @@ type FCounts struct {
 type Anomaly struct {
 	// Kind is "stale-read" (a read returned a value already overwritten
 	// by a completed write), "nonlinearizable" (no order explains the
-	// operations), or for sets "lost", "duplicated", "unexpected".
+	// operations), for sets "lost", "duplicated", "unexpected", and for
+	// queues "lost-start", "lost-middle", "lost-end", "lost-on-node",
+	// "divergent", "unexpected", "order", "duplicated" (docs/checking.md),
+	// for locks "two-holders", "token-order", "nonlinearizable"
+	// (checker/lock.go).
 	Kind string `json:"kind"`
 	Key  string `json:"key,omitempty"`
 	// Time is the invocation time (ns since the run's start) of the
-	// operation that cannot be placed.
+	// operation that cannot be placed. A queue anomaly about one message
+	// is timed at the message's acknowledgement (its invocation if it was
+	// not acknowledged); one about a read, at the read's invocation.
 	Time int64 `json:"time"`
 	// Summary is the story: the operation and what makes it impossible.
 	Summary string `json:"summary"`

@@ -37,8 +37,15 @@ func WriteVisualization(w io.Writer, events []history.Event, res Result) error {
 	if err != nil {
 		return err
 	}
-	if m.name == "set" {
+	switch m.name {
+	case "set":
 		return writeSetPage(w, res)
+	case "queue":
+		return writeQueuePage(w, res)
+	case "lease":
+		return writeLeasePage(w, res)
+	case "lock":
+		return writeLockPage(w, events, res)
 	}
 	events, timeless := withPositions(events)
 	tf := timeFormat(timeless)

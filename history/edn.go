@@ -5,377 +5,287 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 )
 
 // This file reads Jepsen's EDN histories: either one vector (or list) of
-// operation maps, or one map per line, or any mix of the two. Only the part
-// of EDN that Jepsen histories use is understood: nil, true, false,
-// integers, floats, strings, keywords, symbols, vectors, lists, sets and
-// maps; `;` comments and `#_` discards; commas are whitespace.
-
-// ednKind is the type of an EDN value.
-type ednKind int
-
-const (
-	ednNil ednKind = iota
-	ednBool
-	ednInt
-	ednFloat
-	ednString
-	ednKeyword
-	ednSymbol
-	ednVector
-	ednList
-	ednSet
-	ednMap
-)
-
-// ednValue is one parsed EDN value. Map entries are kept as alternating
-// keys and values in Items.
-type ednValue struct {
-	Kind  ednKind
-	Line  int
-	Int   int64
-	Float float64
-	Str   string // string contents, keyword or symbol name (no colon)
-	Bool  bool
-	Items []ednValue
-}
-
-// ednParser is a recursive-descent reader over a whole file held in memory.
-type ednParser struct {
-	src  []byte
-	pos  int
-	line int
-	name string
-}
-
-func (p *ednParser) errorf(format string, args ...any) error {
-	return &SyntaxError{File: p.name, Line: p.line, Msg: fmt.Sprintf(format, args...)}
-}
-
-// skip passes over whitespace, commas, comments and #_ discards.
-func (p *ednParser) skip() error {
-	for p.pos < len(p.src) {
-		c := p.src[p.pos]
-		switch {
-		case c == '\n':
-			p.line++
-			p.pos++
-		case c == ' ' || c == '\t' || c == '\r' || c == ',' || c == '\f':
-			p.pos++
-		case c == ';':
-			for p.pos < len(p.src) && p.src[p.pos] != '\n' {
-				p.pos++
-			}
-		case c == '#' && p.pos+1 < len(p.src) && p.src[p.pos+1] == '_':
-			p.pos += 2
-			if _, err := p.value(0); err != nil {
-				return err
-			}
-		default:
-			return nil
-		}
-	}
-	return nil
-}
-
-func isDelimiter(c byte) bool {
-	switch c {
-	case ' ', '\t', '\n', '\r', ',', '\f', '(', ')', '[', ']', '{', '}', '"', ';':
-		return true
-	}
-	return false
-}
-
-const maxEDNDepth = 200
-
-// value reads one value; the caller has skipped leading space.
-func (p *ednParser) value(depth int) (ednValue, error) {
-	if depth > maxEDNDepth {
-		return ednValue{}, p.errorf("values nested deeper than %d levels", maxEDNDepth)
-	}
-	if err := p.skip(); err != nil {
-		return ednValue{}, err
-	}
-	if p.pos >= len(p.src) {
-		return ednValue{}, p.errorf("unexpected end of file, expected a value")
-	}
-	line := p.line
-	c := p.src[p.pos]
-	switch c {
-	case '[':
-		p.pos++
-		items, err := p.seq(']', depth)
-		return ednValue{Kind: ednVector, Line: line, Items: items}, err
-	case '(':
-		p.pos++
-		items, err := p.seq(')', depth)
-		return ednValue{Kind: ednList, Line: line, Items: items}, err
-	case '{':
-		p.pos++
-		items, err := p.seq('}', depth)
-		if err == nil && len(items)%2 != 0 {
-			err = &SyntaxError{File: p.name, Line: line, Msg: "map has a key without a value"}
-		}
-		return ednValue{Kind: ednMap, Line: line, Items: items}, err
-	case '#':
-		if p.pos+1 < len(p.src) && p.src[p.pos+1] == '{' {
-			p.pos += 2
-			items, err := p.seq('}', depth)
-			return ednValue{Kind: ednSet, Line: line, Items: items}, err
-		}
-		return ednValue{}, p.errorf("unsupported tagged value, expected nil, a number, a string, a keyword, a vector, a list, a set or a map")
-	case '"':
-		return p.str()
-	case ')', ']', '}':
-		return ednValue{}, p.errorf("unexpected %q, expected a value", c)
-	}
-	start := p.pos
-	for p.pos < len(p.src) && !isDelimiter(p.src[p.pos]) {
-		p.pos++
-	}
-	tok := string(p.src[start:p.pos])
-	return p.atom(tok, line)
-}
-
-func (p *ednParser) seq(end byte, depth int) ([]ednValue, error) {
-	var items []ednValue
-	for {
-		if err := p.skip(); err != nil {
-			return nil, err
-		}
-		if p.pos >= len(p.src) {
-			return nil, p.errorf("unexpected end of file, expected %q", end)
-		}
-		if p.src[p.pos] == end {
-			p.pos++
-			return items, nil
-		}
-		v, err := p.value(depth + 1)
-		if err != nil {
-			return nil, err
-		}
-		items = append(items, v)
-	}
-}
-
-func (p *ednParser) str() (ednValue, error) {
-	line := p.line
-	p.pos++ // opening quote
-	var b strings.Builder
-	for p.pos < len(p.src) {
-		c := p.src[p.pos]
-		switch c {
-		case '"':
-			p.pos++
-			return ednValue{Kind: ednString, Line: line, Str: b.String()}, nil
-		case '\n':
-			p.line++
-			b.WriteByte(c)
-			p.pos++
-		case '\\':
-			if p.pos+1 >= len(p.src) {
-				return ednValue{}, p.errorf("unterminated string")
-			}
-			e := p.src[p.pos+1]
-			p.pos += 2
-			switch e {
-			case 'n':
-				b.WriteByte('\n')
-			case 't':
-				b.WriteByte('\t')
-			case 'r':
-				b.WriteByte('\r')
-			case '"', '\\':
-				b.WriteByte(e)
-			default:
-				return ednValue{}, p.errorf("unsupported escape \\%c in string", e)
-			}
-		default:
-			b.WriteByte(c)
-			p.pos++
-		}
-	}
-	return ednValue{}, &SyntaxError{File: p.name, Line: line, Msg: "unterminated string"}
-}
-
-func (p *ednParser) atom(tok string, line int) (ednValue, error) {
-	switch tok {
-	case "nil":
-		return ednValue{Kind: ednNil, Line: line}, nil
-	case "true", "false":
-		return ednValue{Kind: ednBool, Line: line, Bool: tok == "true"}, nil
-	case "":
-		return ednValue{}, p.errorf("unexpected character %q", p.src[p.pos])
-	}
-	if tok[0] == ':' {
-		if len(tok) == 1 {
-			return ednValue{}, p.errorf("empty keyword")
-		}
-		return ednValue{Kind: ednKeyword, Line: line, Str: tok[1:]}, nil
-	}
-	c := tok[0]
-	if c >= '0' && c <= '9' || (c == '-' || c == '+') && len(tok) > 1 && tok[1] >= '0' && tok[1] <= '9' {
-		t := strings.TrimSuffix(tok, "N")
-		if n, err := strconv.ParseInt(t, 10, 64); err == nil {
-			return ednValue{Kind: ednInt, Line: line, Int: n}, nil
-		}
-		t = strings.TrimSuffix(tok, "M")
-		if f, err := strconv.ParseFloat(t, 64); err == nil {
-			return ednValue{Kind: ednFloat, Line: line, Float: f}, nil
-		}
-		return ednValue{}, p.errorf("bad number %q", tok)
-	}
-	return ednValue{Kind: ednSymbol, Line: line, Str: tok}, nil
-}
-
-// String renders v back as EDN, for error texts.
-func (v ednValue) String() string {
-	var b strings.Builder
-	v.write(&b)
-	return b.String()
-}
-
-func (v ednValue) write(b *strings.Builder) {
-	seq := func(open, close string) {
-		b.WriteString(open)
-		for i, it := range v.Items {
-			if i > 0 {
-				b.WriteByte(' ')
-			}
-			it.write(b)
-		}
-		b.WriteString(close)
-	}
-	switch v.Kind {
-	case ednNil:
-		b.WriteString("nil")
-	case ednBool:
-		b.WriteString(strconv.FormatBool(v.Bool))
-	case ednInt:
-		b.WriteString(strconv.FormatInt(v.Int, 10))
-	case ednFloat:
-		b.WriteString(strconv.FormatFloat(v.Float, 'g', -1, 64))
-	case ednString:
-		b.WriteString(strconv.Quote(v.Str))
-	case ednKeyword:
-		b.WriteString(":" + v.Str)
-	case ednSymbol:
-		b.WriteString(v.Str)
-	case ednVector:
-		seq("[", "]")
-	case ednList:
-		seq("(", ")")
-	case ednSet:
-		seq("#{", "}")
-	case ednMap:
-		seq("{", "}")
-	}
-}
-
-// json encodes v as the JSON an [Event] Value holds: nil as null, numbers
-// as numbers, strings, keywords and symbols as strings, sequences as arrays,
-// maps as objects keyed by the rendered key.
-func (v ednValue) json(b *bytes.Buffer) {
-	switch v.Kind {
-	case ednNil:
-		b.WriteString("null")
-	case ednBool:
-		b.WriteString(strconv.FormatBool(v.Bool))
-	case ednInt:
-		b.WriteString(strconv.FormatInt(v.Int, 10))
-	case ednFloat:
-		b.WriteString(strconv.FormatFloat(v.Float, 'g', -1, 64))
-	case ednString, ednKeyword, ednSymbol:
-		s, _ := json.Marshal(v.Str)
-		b.Write(s)
-	case ednVector, ednList, ednSet:
-		b.WriteByte('[')
-		for i, it := range v.Items {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			it.json(b)
-		}
-		b.WriteByte(']')
-	case ednMap:
-		b.WriteByte('{')
-		for i := 0; i+1 < len(v.Items); i += 2 {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			k := v.Items[i]
-			name := k.Str
-			if k.Kind != ednString && k.Kind != ednKeyword && k.Kind != ednSymbol {
-				name = k.String()
-			}
-			s, _ := json.Marshal(name)
-			b.Write(s)
-			b.WriteByte(':')
-			v.Items[i+1].json(b)
-		}
-		b.WriteByte('}')
-	}
-}
+// operation maps, or one map per line, or any mix of the two, as a stream:
+// each operation map is parsed (ednparse.go) and turned into an [Event]
+// before the next is read, so reading holds the events and one map, not
+// the file.
 
 // ReadEDN loads a Jepsen EDN history from r; name is used in errors. Each
 // operation map needs :process (an integer or :nemesis), :type (:invoke,
 // :ok, :fail or :info) and :f; :value, :time, :index, :key and :error are
 // optional and other keys are ignored. Times are left at zero when the
 // history has none. A malformed input is a *SyntaxError with its line.
+//
+// r is read as a stream, through a bufio.Reader (r itself if it is one of
+// at least 64 KiB): what is held while reading is the events so far and
+// the operation map being read, whatever the layout. If r tells how much
+// it holds (a file, or a reader with a Len method such as *bytes.Reader),
+// the events go into one slice sized from the first sixteenth read.
 func ReadEDN(r io.Reader, name string) ([]Event, error) {
-	src, err := io.ReadAll(r)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+	rd := &ednReading{p: newEDNReader(r, name), size: sizeHint(r), conv: newNemesisFaults(), times: newTimeCheck(name)}
+	err := rd.all()
+	if rd.p.err != nil {
+		return nil, fmt.Errorf("%s: %w", name, rd.p.err)
 	}
-	p := &ednParser{src: src, line: 1, name: name}
-	var events []Event
-	conv := newNemesisFaults()
-	times := newTimeCheck(name)
-	add := func(m ednValue) error {
-		e, hasTime, err := ednEvent(m, name)
+	if err != nil {
+		return nil, err
+	}
+	events := rd.collect()
+	splitIndependent(events)
+	return events, nil
+}
+
+// ednReading is what ReadEDN keeps besides the parser.
+type ednReading struct {
+	p      *ednParser
+	full   [][]Event // the events read, in chunks (see add)
+	events []Event   // the chunk being filled
+	size   int64     // the input's size, if known, else 0
+	sized  bool      // presize has run
+	conv   *nemesisFaults
+	times  *timeCheck
+	json   bytes.Buffer // scratch: the JSON of a value
+	values []byte       // the block the events' values are cut from
+}
+
+// all reads the top-level values: operation maps, and vectors or lists of
+// them.
+func (rd *ednReading) all() error {
+	p := rd.p
+	for {
+		p.arena = p.arena[:0]
+		if err := p.skip(); err != nil {
+			return err
+		}
+		if !p.avail() {
+			return nil
+		}
+		var bad, err error
+		switch p.src[p.pos] {
+		case '[':
+			p.pos++
+			err = rd.ops(']')
+		case '(':
+			p.pos++
+			err = rd.ops(')')
+		case '{':
+			bad, err = rd.op(0)
+		default:
+			var v ednValue
+			if v, err = p.value(0); err == nil {
+				err = &SyntaxError{File: p.name, Line: v.Line, Msg: fmt.Sprintf("expected an operation map or a vector of them, got %s", clip(v.String()))}
+			}
+		}
 		if err == nil {
-			err = times.add(e, hasTime, m.Line)
+			err = bad
 		}
 		if err != nil {
 			return err
 		}
-		events = append(events, conv.event(e))
-		return nil
 	}
+}
+
+// ops reads the elements of a top-level vector or list up to end, its
+// opening read, converting each before reading the next. The errors are
+// those of parsing the whole sequence first: a syntax error anywhere in
+// it, else the first element that is not a good operation map.
+func (rd *ednReading) ops(end byte) error {
+	p := rd.p
+	var bad error
+	for {
+		p.arena = p.arena[:0]
+		if err := p.skip(); err != nil {
+			return err
+		}
+		if !p.avail() {
+			return p.errorf("unexpected end of file, expected %q", end)
+		}
+		if p.src[p.pos] == end {
+			p.pos++
+			return bad
+		}
+		if bad == nil && p.src[p.pos] == '{' {
+			var err error
+			if bad, err = rd.op(1); err != nil {
+				return err
+			}
+			continue
+		}
+		// Not a map, or only the syntax of the rest matters now.
+		it, err := p.value(1)
+		if err != nil {
+			return err
+		}
+		if bad == nil {
+			bad = &SyntaxError{File: p.name, Line: it.Line, Msg: fmt.Sprintf("expected an operation map like {:process 0 :type :invoke :f :read}, got %s", clip(it.String()))}
+		}
+	}
+}
+
+// op reads an operation map at depth, its '{' next, and adds its event.
+// Each entry is converted as soon as it is read, but the errors are those
+// of reading the map whole first: err is a syntax error; bad, found once
+// the map is read, is its first bad entry, else a missing key, else a time
+// that contradicts the events before.
+func (rd *ednReading) op(depth int) (bad, err error) {
+	p := rd.p
+	m := ednOp{line: p.line}
+	p.pos++
+	var key ednValue
+	n := 0
 	for {
 		if err := p.skip(); err != nil {
 			return nil, err
 		}
-		if p.pos >= len(p.src) {
-			splitIndependent(events)
-			return events, nil
+		if !p.avail() {
+			return nil, p.errorf("unexpected end of file, expected %q", '}')
 		}
-		v, err := p.value(0)
+		if p.src[p.pos] == '}' {
+			p.pos++
+			break
+		}
+		v, err := p.value(depth + 1)
 		if err != nil {
 			return nil, err
 		}
-		switch v.Kind {
-		case ednMap:
-			if err := add(v); err != nil {
-				return nil, err
-			}
-		case ednVector, ednList:
-			for _, it := range v.Items {
-				if it.Kind != ednMap {
-					return nil, &SyntaxError{File: name, Line: it.Line, Msg: fmt.Sprintf("expected an operation map like {:process 0 :type :invoke :f :read}, got %s", clip(it.String()))}
-				}
-				if err := add(it); err != nil {
-					return nil, err
-				}
-			}
-		default:
-			return nil, &SyntaxError{File: name, Line: v.Line, Msg: fmt.Sprintf("expected an operation map or a vector of them, got %s", clip(v.String()))}
+		if n%2 == 0 {
+			key = v
+		} else if bad == nil {
+			bad = rd.entry(&m, key, v)
 		}
+		n++
 	}
+	if n%2 != 0 {
+		return nil, &SyntaxError{File: p.name, Line: m.line, Msg: "map has a key without a value"}
+	}
+	if bad == nil {
+		bad = rd.add(&m)
+	}
+	return bad, nil
+}
+
+// add checks a map read whole and adds its event.
+func (rd *ednReading) add(m *ednOp) error {
+	switch {
+	case !m.seen.process:
+		return m.errorf(rd.p.name, "operation has no :process")
+	case !m.seen.typ:
+		return m.errorf(rd.p.name, "operation has no :type")
+	case !m.seen.f:
+		return m.errorf(rd.p.name, "operation has no :f")
+	}
+	if err := rd.times.add(m.e, m.seen.time, m.line); err != nil {
+		return err
+	}
+	if len(rd.events) == cap(rd.events) {
+		// Chunks rather than one growing slice: a large history's events
+		// are copied once, into collect's slice, instead of at every
+		// growth, each copy leaving the last behind for the collector.
+		if rd.events != nil {
+			rd.full = append(rd.full, rd.events)
+		}
+		rd.events = make([]Event, 0, min(max(2*cap(rd.events), 64), maxEventChunk))
+	}
+	rd.events = append(rd.events, rd.conv.event(m.e))
+	if !rd.sized && rd.size >= 2*minSizeSample && rd.p.offset() >= max(rd.size/16, minSizeSample) {
+		rd.presize()
+	}
+	return nil
+}
+
+// maxEventChunk is the largest chunk of events add fills (2 MiB).
+const maxEventChunk = 1 << 14
+
+// minSizeSample is the least of an input of known size read before its
+// events are counted (a sixteenth of it).
+const minSizeSample = 1 << 20
+
+// presize moves the events into one slice sized for the whole input, from
+// the events per byte read so far and a sixteenth more (in a Jepsen
+// history the events get longer as :index and :time grow, so the sample
+// overestimates), where collect would copy them at the end and need twice
+// their memory. Should the input hold more, add goes on in chunks.
+func (rd *ednReading) presize() {
+	rd.sized = true
+	n := len(rd.events)
+	for _, c := range rd.full {
+		n += len(c)
+	}
+	want := int64(n) * rd.size / rd.p.offset()
+	want += want/16 + 64
+	if want > rd.size {
+		return
+	}
+	all := make([]Event, 0, want)
+	for i, c := range rd.full {
+		all = append(all, c...)
+		rd.full[i] = nil
+	}
+	rd.full = rd.full[:0]
+	rd.events = append(all, rd.events...)
+}
+
+// sizeHint is what r has left to read, if it tells: a regular file's size
+// past its offset, or Len, else 0.
+func sizeHint(r io.Reader) int64 {
+	switch r := r.(type) {
+	case interface{ Len() int }:
+		return int64(r.Len())
+	case *os.File:
+		st, err := r.Stat()
+		if err != nil || !st.Mode().IsRegular() {
+			return 0
+		}
+		at, err := r.Seek(0, io.SeekCurrent)
+		if err != nil {
+			return 0
+		}
+		return st.Size() - at
+	}
+	return 0
+}
+
+// collect returns the events read, in one slice.
+func (rd *ednReading) collect() []Event {
+	if len(rd.full) == 0 {
+		return rd.events
+	}
+	n := len(rd.events)
+	for _, c := range rd.full {
+		n += len(c)
+	}
+	events := make([]Event, 0, n)
+	for i, c := range rd.full {
+		events = append(events, c...)
+		rd.full[i] = nil
+	}
+	return append(events, rd.events...)
+}
+
+// valueBlock is the size of the blocks event values are cut from.
+const valueBlock = 1 << 16
+
+// value is v as JSON. A history's values are a few bytes each: they share
+// blocks rather than each taking an allocation.
+func (rd *ednReading) value(v ednValue) Value {
+	rd.json.Reset()
+	v.json(&rd.json)
+	b := rd.json.Bytes()
+	if len(b) > valueBlock/16 {
+		return Value(bytes.Clone(b))
+	}
+	if len(rd.values)+len(b) > cap(rd.values) {
+		rd.values = make([]byte, 0, valueBlock)
+	}
+	n := len(rd.values)
+	rd.values = append(rd.values, b...)
+	return Value(rd.values[n:len(rd.values):len(rd.values)])
 }
 
 // splitIndependent reads the values of a jepsen.independent history, [k
@@ -388,38 +298,90 @@ func ReadEDN(r io.Reader, name string) ([]Event, error) {
 // cas [old new]). A plain cas-register history, where only cas values are
 // pairs, is left as it is.
 func splitIndependent(events []Event) {
-	type pair struct{ k, v json.RawMessage }
-	pairs := make([]*pair, len(events))
 	telling := false
-	for i, e := range events {
+	for _, e := range events {
 		if e.Process == Nemesis {
 			continue
 		}
 		if e.Key != "" {
 			return
 		}
-		var kv []json.RawMessage
-		if json.Unmarshal(e.Value, &kv) != nil || len(kv) != 2 {
+		_, v, ok := jsonPair(e.Value)
+		if !ok {
 			if e.Value.IsNil() && (e.Type == Fail || e.Type == Info) {
 				continue
 			}
 			return
 		}
-		pairs[i] = &pair{kv[0], kv[1]}
-		if e.F == "read" || e.F == "get" || len(kv[1]) > 0 && (kv[1][0] == '[' || kv[1][0] == '{') {
+		if e.F == "read" || e.F == "get" || len(v) > 0 && (v[0] == '[' || v[0] == '{') {
 			telling = true
 		}
 	}
 	if !telling {
 		return
 	}
-	for i, p := range pairs {
-		if p == nil {
+	keys := map[string]string{}
+	for i, e := range events {
+		if e.Process == Nemesis {
 			continue
 		}
-		events[i].Key = keyName(p.k)
-		events[i].Value = Value(p.v)
+		k, v, ok := jsonPair(e.Value)
+		if !ok {
+			continue
+		}
+		name, seen := keys[string(k)]
+		if !seen {
+			name = keyName(k)
+			keys[string(k)] = name
+		}
+		events[i].Key = name
+		events[i].Value = Value(v)
 	}
+}
+
+// jsonPair splits a JSON array of exactly two elements, as unmarshalling
+// it into []json.RawMessage would, without copying. v is JSON as
+// ednValue.json writes it: valid, with no space.
+func jsonPair(v []byte) (first, second []byte, ok bool) {
+	if len(v) < 2 || v[0] != '[' {
+		return nil, nil, false
+	}
+	comma, depth, inString := 0, 0, false
+	for i := 1; i < len(v); i++ {
+		c := v[i]
+		if inString {
+			switch c {
+			case '\\':
+				i++
+			case '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '[', '{':
+			depth++
+		case ']', '}':
+			if depth > 0 {
+				depth--
+				continue
+			}
+			if comma == 0 || i != len(v)-1 {
+				return nil, nil, false
+			}
+			return v[1:comma:comma], v[comma+1 : i : i], true
+		case ',':
+			if depth == 0 {
+				if comma > 0 {
+					return nil, nil, false
+				}
+				comma = i
+			}
+		}
+	}
+	return nil, nil, false
 }
 
 // keyName renders an independent key: a string's text, or the JSON of
@@ -450,75 +412,68 @@ func ednName(v ednValue) string {
 	return v.String()
 }
 
-// ednEvent reads one operation map, and whether it had a :time.
-func ednEvent(m ednValue, name string) (Event, bool, error) {
-	var e Event
-	bad := func(format string, args ...any) (Event, bool, error) {
-		return Event{}, false, &SyntaxError{File: name, Line: m.Line, Msg: fmt.Sprintf(format, args...)}
+// ednOp is an operation map being read.
+type ednOp struct {
+	e    Event
+	line int
+	seen struct{ process, typ, f, time bool }
+}
+
+func (m *ednOp) errorf(name, format string, args ...any) error {
+	return &SyntaxError{File: name, Line: m.line, Msg: fmt.Sprintf(format, args...)}
+}
+
+// entry converts the entry k v of an operation map.
+func (rd *ednReading) entry(m *ednOp, k, v ednValue) error {
+	if k.Kind != ednKeyword {
+		return nil
 	}
-	var seen struct{ process, typ, f, time bool }
-	for i := 0; i+1 < len(m.Items); i += 2 {
-		k, v := m.Items[i], m.Items[i+1]
-		if k.Kind != ednKeyword {
-			continue
+	switch k.Str {
+	case "process":
+		m.seen.process = true
+		switch {
+		case v.Kind == ednInt && v.Int >= 0:
+			m.e.Process = Process(v.Int)
+		case v.Kind == ednKeyword && v.Str == "nemesis":
+			m.e.Process = Nemesis
+		default:
+			return m.errorf(rd.p.name, ":process must be a non-negative integer or :nemesis, got %s", clip(v.String()))
 		}
-		switch k.Str {
-		case "process":
-			seen.process = true
-			switch {
-			case v.Kind == ednInt && v.Int >= 0:
-				e.Process = Process(v.Int)
-			case v.Kind == ednKeyword && v.Str == "nemesis":
-				e.Process = Nemesis
-			default:
-				return bad(":process must be a non-negative integer or :nemesis, got %s", clip(v.String()))
-			}
-		case "type":
-			seen.typ = true
-			e.Type = Type(ednName(v))
-			if v.Kind != ednKeyword || !e.Type.Valid() {
-				return bad(":type must be one of :invoke, :ok, :fail, :info, got %s", clip(v.String()))
-			}
-		case "f":
-			seen.f = true
-			if v.Kind != ednKeyword && v.Kind != ednString && v.Kind != ednSymbol {
-				return bad(":f must be a keyword such as :read, got %s", clip(v.String()))
-			}
-			e.F = v.Str
-			if e.F == "" {
-				return bad(":f must not be empty")
-			}
-		case "value":
-			var b bytes.Buffer
-			v.json(&b)
-			e.Value = Value(b.Bytes())
-		case "key":
-			if v.Kind != ednNil {
-				e.Key = ednName(v)
-			}
-		case "time":
-			if v.Kind != ednInt || v.Int < 0 {
-				return bad(":time must be a non-negative integer (nanoseconds), got %s", clip(v.String()))
-			}
-			e.Time = v.Int
-			seen.time = true
-		case "error":
-			if v.Kind != ednNil {
-				e.Error = ednName(v)
-			}
-		case "node":
-			e.Node = ednName(v)
+	case "type":
+		m.seen.typ = true
+		m.e.Type = Type(ednName(v))
+		if v.Kind != ednKeyword || !m.e.Type.Valid() {
+			return m.errorf(rd.p.name, ":type must be one of :invoke, :ok, :fail, :info, got %s", clip(v.String()))
 		}
+	case "f":
+		m.seen.f = true
+		if v.Kind != ednKeyword && v.Kind != ednString && v.Kind != ednSymbol {
+			return m.errorf(rd.p.name, ":f must be a keyword such as :read, got %s", clip(v.String()))
+		}
+		m.e.F = v.Str
+		if m.e.F == "" {
+			return m.errorf(rd.p.name, ":f must not be empty")
+		}
+	case "value":
+		m.e.Value = rd.value(v)
+	case "key":
+		if v.Kind != ednNil {
+			m.e.Key = ednName(v)
+		}
+	case "time":
+		if v.Kind != ednInt || v.Int < 0 {
+			return m.errorf(rd.p.name, ":time must be a non-negative integer (nanoseconds), got %s", clip(v.String()))
+		}
+		m.e.Time = v.Int
+		m.seen.time = true
+	case "error":
+		if v.Kind != ednNil {
+			m.e.Error = ednName(v)
+		}
+	case "node":
+		m.e.Node = ednName(v)
 	}
-	switch {
-	case !seen.process:
-		return bad("operation has no :process")
-	case !seen.typ:
-		return bad("operation has no :type")
-	case !seen.f:
-		return bad("operation has no :f")
-	}
-	return e, seen.time, nil
+	return nil
 }
 
 // nemesisFaults turns Jepsen nemesis completions named start... and

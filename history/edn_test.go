@@ -2,8 +2,11 @@ package history
 
 import (
 	"errors"
+	"fmt"
+	"reflect"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 func TestReadEDN(t *testing.T) {
@@ -140,5 +143,54 @@ func TestReadEDNIndependent(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestReadEDNStreams: ReadEDN reads through a window, so a value may span
+// reads; small reads (a byte, or half of what is asked) give what the whole
+// input gives, on small inputs and on histories large enough to be sized in
+// advance (a reader that tells its length) or collected in chunks (one
+// that does not), including one whose events get shorter than its first
+// sixteenth foretold.
+func TestReadEDNStreams(t *testing.T) {
+	inputs := []string{
+		`{:process 0, :type :invoke, :f :append, :key "0", :value "x 0 0 y"}`,
+		"[{:type :invoke :f :cas :value [1 2] :process 3 :time 10}\n{:value [1 2], :time 20, :f :cas, :type :fail, :process 3} ; c\n]",
+		`({:process :nemesis :type :info :f :start :value #{1 "a\"b" :b nil}} #_{:x 1} {:process :nemesis :type :info :f :stop})`,
+		"{:process 0 :type :ok\n:f :read",
+		"[{:process 0 :type :invoke :f :read}\n{:process 0 :type :ok :f :read :time 5}]",
+		"[{:process 0 :type :done :f :read} {:process 0 :type :ok :f :read :value \"abc}]",
+	}
+	history := func(n int, pad func(i int) string) string {
+		var b strings.Builder
+		b.WriteString("[")
+		for i := range n {
+			fmt.Fprintf(&b, "{:type :invoke, :f :write, :value [%d %q], :time %d, :process %d, :index %d}\n", i%50, pad(i), 2*i, i%9, 2*i)
+			fmt.Fprintf(&b, " {:type :ok, :f :write, :value [%d %q], :time %d, :process %d, :index %d}\n", i%50, pad(i), 2*i+1, i%9, 2*i+1)
+		}
+		b.WriteString("]")
+		return b.String()
+	}
+	inputs = append(inputs,
+		history(20_000, func(int) string { return "v" }),
+		history(20_000, func(i int) string {
+			if i < 6000 {
+				return strings.Repeat("x", 100)
+			}
+			return ""
+		}))
+	for i, in := range inputs {
+		want, wantErr := ReadEDN(strings.NewReader(in), "s.edn")
+		r := iotest.OneByteReader(strings.NewReader(in))
+		if len(in) > 1<<20 {
+			r = iotest.HalfReader(strings.NewReader(in))
+		}
+		got, err := ReadEDN(r, "s.edn")
+		if fmt.Sprint(err) != fmt.Sprint(wantErr) || !reflect.DeepEqual(got, want) {
+			t.Errorf("input %d read in small pieces: %d events, err %v; whole: %d events, err %v", i, len(got), err, len(want), wantErr)
+		}
+		if i >= len(inputs)-2 && (wantErr != nil || len(want) != 40_000) {
+			t.Errorf("input %d: %d events, err %v; want 40000", i, len(want), wantErr)
+		}
 	}
 }

@@ -25,6 +25,10 @@ const (
 	Race         Kind = "data race"
 	LeaderChange Kind = "leader change"
 	Restart      Kind = "restart"
+	// Storage is a line in which a node says its stored data needed
+	// repair or could not be read as it was: evidence to put beside a
+	// loss, not a verdict.
+	Storage Kind = "storage warning"
 )
 
 // Problem reports whether k is a sign of a bug in the system under test
@@ -65,6 +69,9 @@ type Patterns struct {
 	// Restarting are substrings of a line that says a node restarts from
 	// its data directory (a restart even if it is the log's first start).
 	Restarting []string
+	// Storage are substrings of a line that says the node found its stored
+	// data damaged, outdated or needing a rebuild.
+	Storage []string
 }
 
 func containsAny(t string, subs []string) bool {
@@ -186,6 +193,8 @@ func classify(text string, p Patterns) (Kind, bool) {
 		return "start", false
 	case containsAny(t, p.Restarting):
 		return "restarting", true
+	case containsAny(t, p.Storage):
+		return Storage, true
 	}
 	return "", false
 }

@@ -34,6 +34,9 @@ var All = []Kind{
 	ProcessKind{Verb: KindPause},
 	PacketKind{},
 	ClockKind{},
+	AdminKind{Op: KindCompact},
+	AdminKind{Op: KindDefrag},
+	AdminKind{Op: KindSnapshot},
 }
 
 // Fault kinds, by the name a scenario gives in faults[].kind.
@@ -59,6 +62,8 @@ type Powers struct {
 	Processes bool
 	// Leader is true when the system can be asked who leads.
 	Leader bool
+	// Admin names the maintenance operations the system offers.
+	Admin []string
 }
 
 // Occurrence is one planned occurrence of a fault: its ID (from 1, in time
@@ -92,8 +97,11 @@ type Env struct {
 	// NodeClock reads a node's own wall clock; nil if the system cannot
 	// tell.
 	NodeClock func(ctx context.Context, node string) (time.Time, error)
-	Rec       Recorder
-	Clock     *history.Clock
+	// Admin runs one of the system's maintenance operations through a
+	// node and says what it did; nil if the system offers none.
+	Admin func(ctx context.Context, op, node string, arg int64) (string, error)
+	Rec   Recorder
+	Clock *history.Clock
 	// T0 is time zero of the run: the start of the workload.
 	T0  time.Time
 	Log *slog.Logger

@@ -15,7 +15,9 @@ import (
 	"github.com/lab-chaos/lab/runtime/local"
 	"github.com/lab-chaos/lab/scenarios"
 	"github.com/lab-chaos/lab/systems"
+	"github.com/lab-chaos/lab/systems/byo"
 	"github.com/lab-chaos/lab/systems/etcd"
+	"github.com/lab-chaos/lab/systems/nats"
 	"github.com/lab-chaos/lab/workloads"
 )
 
@@ -31,7 +33,7 @@ type Set struct {
 // (they hold connections); close them with [Set.Close].
 func Default() Set {
 	return Set{
-		Systems:   []systems.System{etcd.System{}},
+		Systems:   []systems.System{etcd.System{}, nats.System{}, byo.System{}},
 		Workloads: workloads.All,
 		Faults:    nemesis.All,
 		Runtimes:  []runtime.Driver{&docker.Driver{}, local.Driver{}},

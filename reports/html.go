@@ -85,9 +85,9 @@ td.log { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; 
 {{- else}}
 <p>No node and not the system as a whole was unavailable by this measure.</p>
 {{- end}}
-{{- range .Figs}}{{if ne .Name "timeline"}}{{if ne .Name "clock"}}
+{{- range .Figs}}{{if ne .Name "timeline"}}{{if ne .Name "clock"}}{{if ne .Name "queue"}}
 <img class="plot" id="fig-{{.Name}}" src="{{.Src}}" width="{{.Width}}" alt="{{.Alt}}">
-{{- end}}{{end}}{{end}}
+{{- end}}{{end}}{{end}}{{end}}
 <p class="note">{{.PlotNote}}</p>
 
 <h2 id="timeline">{{.S.Timeline}}</h2>
@@ -119,6 +119,62 @@ td.log { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; 
 {{- end}}
 
 <h2 id="anomalies">{{.S.Anomalies}}</h2>
+{{- with $v.QueueAccount}}
+<h3>Queue account</h3>
+<table>
+<tr><th></th><th>messages</th></tr>
+{{- range .}}
+<tr><td>{{index . 0}}</td><td class="n">{{index . 1}}</td></tr>
+{{- end}}
+</table>
+{{- with $v.QueueNodes}}
+<table>
+<tr><th>Drain through</th><th>State</th><th>Last seq</th><th>Read</th><th>Missing</th></tr>
+{{- range .}}
+<tr><td>{{.Node}}</td><td>{{.State}}</td><td class="n">{{.LastSeq}}</td><td class="n">{{.Read}}</td><td class="n">{{.Missing}}</td></tr>
+{{- end}}
+</table>
+{{- end}}
+{{- range $.Figs}}{{if eq .Name "queue"}}
+<img class="plot" id="fig-{{.Name}}" src="{{.Src}}" width="{{.Width}}" alt="{{.Alt}}">
+<p class="note">{{$.QueueNote}}</p>
+{{- end}}{{end}}
+{{- end}}
+{{- with $v.LockAccount}}
+<h3>Lock account</h3>
+<table>
+<tr><th></th><th>count</th></tr>
+{{- range .}}
+<tr><td>{{index . 0}}</td><td class="n">{{index . 1}}</td></tr>
+{{- end}}
+</table>
+{{- with $v.LockByLock}}
+<table>
+<tr><th>Lock</th><th>Holds</th><th>Highest token</th><th>Two holders, leases alive</th><th>Lease may have expired</th><th>Tokens out of order</th></tr>
+{{- range .}}
+<tr><td>{{.Name}}</td><td class="n">{{.Holds}}</td><td class="n">{{.MaxToken}}</td><td class="n">{{.TwoHolders}}</td><td class="n">{{.LeaseExpired}}</td><td class="n">{{.TokenOrder}}</td></tr>
+{{- end}}
+</table>
+{{- end}}
+<p class="note">{{$.LockNote}}</p>
+{{- with $v.LockLimit}}
+<p>{{.Head}}</p>
+<ul>{{range .Stories}}<li>{{.}}</li>{{end}}</ul>
+{{- if .More}}
+<p>{{.More}}</p>
+{{- end}}
+{{- end}}
+{{- end}}
+{{- with $v.LeaseAccount}}
+<h3>Lease account</h3>
+<table>
+<tr><th></th><th>count</th></tr>
+{{- range .}}
+<tr><td>{{index . 0}}</td><td class="n">{{index . 1}}</td></tr>
+{{- end}}
+</table>
+<p class="note">{{$v.LeaseNote}}</p>
+{{- end}}
 {{- if not $v.Anoms}}
 <p>The checker reported no anomaly.</p>
 {{- end}}
@@ -127,7 +183,7 @@ td.log { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; 
 {{- if $a.Summary}}
 <p>{{$a.Summary}}</p>
 {{- end}}
-<p>{{$a.InEffect}}{{if $v.History}} The operations{{if $a.Key}} of key {{$a.Key}}{{end}} are drawn in <a href="{{$v.History}}">{{$v.History}}</a> (porcupine's visualization).{{end}}</p>
+<p>{{$a.InEffect}}{{if $v.Porcupine}} The operations{{if $a.Key}} of key {{$a.Key}}{{end}} are drawn in <a href="{{$v.History}}">{{$v.History}}</a> (porcupine's visualization).{{end}}</p>
 {{- if $a.Ops}}
 <table>
 <tr><th>Process</th><th>Node</th><th>F</th><th>Key</th><th>Input</th><th>Output</th><th>Call (s)</th><th>Return (s)</th><th>Type</th><th>Error</th></tr>
@@ -207,12 +263,14 @@ func renderHTML(v *view, figs []figure) ([]byte, error) {
 		Nav                                                         [][2]string
 		Figs                                                        []htmlFig
 		ImpactNote, RecoveryNote, PlotNote, OutageNote, FactorsNote string
+		QueueNote, LockNote                                         string
 	}{
 		V: v,
 		S: sections{secSummary, secImpact, secTimeline, secAnomalies, secFactors, secRecovery, secHeld, secFollowUps, secReproduce, secFiles},
 		Nav: [][2]string{{"summary", secSummary}, {"impact", secImpact}, {"timeline", secTimeline}, {"anomalies", secAnomalies},
 			{"factors", secFactors}, {"recovery", secRecovery}, {"held", secHeld}, {"followups", secFollowUps}, {"reproduce", secReproduce}, {"files", secFiles}},
 		ImpactNote: impactNote, RecoveryNote: recoveryNote, PlotNote: plotNote, OutageNote: outageNote, FactorsNote: factorsNote,
+		QueueNote: queueNote, LockNote: lockNote,
 	}
 	for _, f := range figs {
 		// The only value marked safe: a data: URI built here from PNG bytes.

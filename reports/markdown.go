@@ -115,6 +115,9 @@ func renderMarkdown(v *view, figs []string) []byte {
 	}
 
 	p("## %s\n\n", secAnomalies)
+	b.WriteString(queueMarkdown(v, figs))
+	b.WriteString(lockMarkdown(v))
+	b.WriteString(leaseMarkdown(v))
 	if len(v.Anoms) == 0 {
 		p("The checker reported no anomaly.\n\n")
 	}
@@ -124,7 +127,7 @@ func renderMarkdown(v *view, figs []string) []byte {
 			p("%s\n\n", e(a.Summary))
 		}
 		p("%s", e(a.InEffect))
-		if v.History != "" {
+		if v.Porcupine() {
 			of := ""
 			if a.Key != "" {
 				of = " of key " + e(a.Key)
@@ -211,6 +214,7 @@ var figAlt = map[string]string{
 	"rate":     "Throughput and success rate over time",
 	"timeline": "Timeline",
 	"clock":    "Clock offsets",
+	"queue":    "Every publish by fate, and what each node held",
 }
 
 // mdEscape makes text from anywhere safe inside Markdown prose and table

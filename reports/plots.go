@@ -342,7 +342,8 @@ type figure struct {
 }
 
 // renderFigures renders every plot of the report as PNG and SVG; a plot
-// with nothing to show (the clock without clock faults) is left out.
+// with nothing to show (the clock without clock faults, the queue without
+// a queue account) is left out.
 func renderFigures(v *view) (figs []figure, svgs map[string][]byte, err error) {
 	svgs = map[string][]byte{}
 	for _, r := range []struct {
@@ -353,6 +354,7 @@ func renderFigures(v *view) (figs []figure, svgs map[string][]byte, err error) {
 		{"rate", "Throughput and success rate per second, fault windows shaded", renderRate},
 		{"timeline", "Timeline: faults, unavailability per node and for the system, log events and anomalies", renderTimeline},
 		{"clock", "Clock offsets set by the nemesis, per node", renderClock},
+		{"queue", "Every publish by fate (read, lost, unread, unknown, recovered), and what each node's final drain held, fault windows shaded", renderQueue},
 	} {
 		png, err := r.fn(v, formatPNG)
 		if err != nil {

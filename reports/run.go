@@ -50,6 +50,18 @@ type Run struct {
 	VerdictNote string
 	// Anomalies are what the checker found, in the order it found them.
 	Anomalies []Anomaly
+	// Queue is the checker's account of a queue history (its
+	// [checker.Result.Queue]); when set, the report adds the queue's
+	// account and the plot of every publish's fate.
+	Queue *checker.QueueReport
+	// Lock is the checker's account of a lock history (its
+	// [checker.Result.Lock]); when set, the report adds the lock account:
+	// holds, two holders by kind, fencing tokens, per lock.
+	Lock *checker.LockReport
+	// Lease is the checker's account of a lease history (its
+	// [checker.Result.Lease]); when set, the report adds the lease account:
+	// what became of every lease granted.
+	Lease *checker.LeaseReport
 	// Notes are things the lab noticed about the run itself, such as
 	// "rate not held: 120 operations started late".
 	Notes []string

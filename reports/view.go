@@ -75,6 +75,7 @@ func newView(run *Run) *view {
 		run = &Run{}
 	}
 	ops, _, problems := history.Pair(run.Events)
+	ops = clientOps(ops)
 	v := &view{
 		run:     run,
 		ops:     ops,
@@ -428,4 +429,18 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
+}
+
+// clientOps drops the lab's own observations of the members (operations
+// named member-*, such as member-state and member-revision): they are not
+// what clients asked, so they count in no latency, error rate or outage.
+// An anomaly that rests on them still shows them, in its own table.
+func clientOps(ops []history.Op) []history.Op {
+	out := ops[:0:0]
+	for _, op := range ops {
+		if !strings.HasPrefix(op.F, "member-") {
+			out = append(out, op)
+		}
+	}
+	return out
 }

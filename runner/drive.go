@@ -47,6 +47,7 @@ func (r *run) drive(ctx context.Context) error {
 		System: r.sys.inst, Nodes: r.cluster.peers,
 		Rate: sc.Workload.Rate, Concurrency: sc.Workload.Concurrency, Timeout: time.Duration(sc.Workload.Timeout),
 		Params: sc.Workload.Params, Rec: hw, Clock: clock, Rand: r.streams.workload,
+		Carry: &workloads.Carry{},
 	}
 	r.say("workload: %s; faults: %d scheduled (%s schedule)", r.wl.Describe(wenv), len(plan), sc.Schedule.Mode)
 
@@ -61,7 +62,16 @@ func (r *run) drive(ctx context.Context) error {
 		nemDone <- guarded("the nemesis", func() error { return nem.Execute(nctx, plan) })
 	}()
 	stopProgress := prog.start(wctx, env.T0, total)
+	// Each member's applied revision is watched through the run: one that
+	// goes backwards forgot what it had applied.
+	revDone := make(chan struct{})
+	go func() {
+		defer close(revDone)
+		workloads.WatchRevisions(wctx, wenv, revisionInterval)
+	}()
 	stats, werr := r.runWorkload(wctx, wenv, time.Duration(sc.Workload.Timeout)+15*time.Second)
+	wcancel()
+	<-revDone
 	r.out.Stats = stats
 	// The nemesis ends with its plan (every fault ends by the time limit)
 	// or at once when ctx ends; a workload that failed ends it too.
@@ -98,6 +108,9 @@ func (r *run) drive(ctx context.Context) error {
 	return nil
 }
 
+// revisionInterval is how often each member is asked its revision.
+const revisionInterval = time.Second
+
 // nemesisEnv is what the faults act through: the nodes as the runtime
 // placed them, its process control, and what the system can tell.
 func (r *run) nemesisEnv(hw *history.Writer, clock *history.Clock) *nemesis.Env {
@@ -113,6 +126,16 @@ func (r *run) nemesisEnv(hw *history.Writer, clock *history.Clock) *nemesis.Env 
 	}
 	if l, ok := r.sys.inst.(systems.Leaders); ok {
 		env.Leader = func(ctx context.Context) (string, error) { return l.Leader(ctx, peers) }
+	}
+	if a, ok := r.sys.inst.(systems.Admin); ok {
+		env.Admin = func(ctx context.Context, op, node string, arg int64) (string, error) {
+			for _, p := range peers {
+				if p.Name == node {
+					return a.Admin(ctx, op, p, arg)
+				}
+			}
+			return "", fmt.Errorf("no node %q", node)
+		}
 	}
 	if c, ok := r.sys.inst.(systems.Clocks); ok {
 		env.NodeClock = func(ctx context.Context, node string) (time.Time, error) {

@@ -107,7 +107,11 @@ func (r *run) prepare(ctx context.Context) error {
 func (r *run) powers() nemesis.Powers {
 	ab := r.drv.Abilities()
 	_, leader := r.sys.inst.(systems.Leaders)
-	return nemesis.Powers{Root: os.Geteuid() == 0, HostProcesses: ab.HostProcesses, Processes: ab.Processes, Leader: leader}
+	pw := nemesis.Powers{Root: os.Geteuid() == 0, HostProcesses: ab.HostProcesses, Processes: ab.Processes, Leader: leader}
+	if a, ok := r.sys.inst.(systems.Admin); ok {
+		pw.Admin = a.AdminOps()
+	}
+	return pw
 }
 
 // faultsAvailable asks each fault's kind whether this run can inject it,

@@ -11,6 +11,7 @@ import (
 	"github.com/lab-chaos/lab/logcheck"
 	"github.com/lab-chaos/lab/reports"
 	"github.com/lab-chaos/lab/rundir"
+	"github.com/lab-chaos/lab/systems"
 	"github.com/lab-chaos/lab/workloads"
 )
 
@@ -30,7 +31,11 @@ func (r *run) check(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read back history: %w", err)
 	}
-	res, cerr := checker.Check(ctx, events, checker.Options{Model: r.wl.Model(), Timeout: r.opt.CheckTimeout})
+	opts := checker.Options{Model: r.wl.Model(), Timeout: r.opt.CheckTimeout}
+	if q, ok := r.wl.(interface{ ExactlyOnce(params any) bool }); ok {
+		opts.ExactlyOnce = q.ExactlyOnce(r.sc.Workload.Params)
+	}
+	res, cerr := checker.Check(ctx, events, opts)
 	if cerr != nil {
 		res = checker.Result{Verdict: checker.Unknown, Reason: "the check failed: " + cerr.Error()}
 	}
@@ -52,7 +57,7 @@ func (r *run) check(ctx context.Context) error {
 }
 
 func (r *run) systemDesc() string {
-	return fmt.Sprintf("%s %s, %d nodes", r.sys.kind.Name(), r.sys.inst.Version(), r.sc.System.Nodes)
+	return fmt.Sprintf("%s %s, %d nodes", systems.NameOf(r.sys.kind, r.sys.inst), r.sys.inst.Version(), r.sc.System.Nodes)
 }
 
 func (r *run) command() string {
@@ -99,6 +104,9 @@ func (r *run) writeResults(events []history.Event, res checker.Result, truncated
 		run.Files = append(run.Files, rundir.Logs+"/"+n+".log")
 	}
 	run.Anomalies = res.Anomalies
+	run.Queue = res.Queue
+	run.Lock = res.Lock
+	run.Lease = res.Lease
 	run.Logs, run.LogsChecked = r.checkLogs()
 	run.Notes = rateNotes(out)
 	for _, s := range r.sys.inst.Settings() {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lab-chaos/lab/checker"
+	"github.com/lab-chaos/lab/history"
 	"github.com/lab-chaos/lab/nemesis"
 	"github.com/lab-chaos/lab/plugins"
 	"github.com/lab-chaos/lab/rundir"
@@ -126,6 +127,23 @@ func TestValidRunOnFakes(t *testing.T) {
 	}
 	if out.Result.Counts.Ops < 500 {
 		t.Errorf("%d operations in 5 s at 200/s, want at least 500", out.Result.Counts.Ops)
+	}
+	// Every member was asked its revision through the run, and the asks
+	// are not counted as the clients' operations.
+	events, _, err := history.ReadFile(filepath.Join(out.Dir, rundir.History))
+	if err != nil {
+		t.Fatal(err)
+	}
+	asked := map[string]int{}
+	for _, e := range events {
+		if e.F == workloads.MemberRevisionF && e.Type == history.OK {
+			asked[e.Node]++
+		}
+	}
+	for _, n := range []string{"n1", "n2", "n3"} {
+		if asked[n] < 2 {
+			t.Errorf("%s answered %d revision asks in a 5 s run, want at least 2 (%v)", n, asked[n], asked)
+		}
 	}
 }
 

@@ -48,7 +48,7 @@ func (r *run) start(ctx context.Context) error {
 		return err
 	}
 	r.cluster.places, r.cluster.peers = places, systems.Peers(places)
-	r.say("started %d %s nodes on %s; waiting until ready", len(places), r.sys.kind.Name(), rt.Network())
+	r.say("started %d %s nodes on %s; waiting until ready", len(places), systems.NameOf(r.sys.kind, r.sys.inst), rt.Network())
 	if err := r.waitReady(ctx); err != nil {
 		return err
 	}

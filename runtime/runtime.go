@@ -18,8 +18,13 @@ type Artifact struct {
 	Name string
 	// Version is the server's version, for the report.
 	Version string
-	// Binary is the executable's path on the host.
+	// Binary is the executable's path on the host; when Root is set, its
+	// path inside that root (the node's entry point).
 	Binary string
+	// Root, when set, is a directory holding the node's whole file system
+	// (a server built from Debian packages and the libraries it loads);
+	// empty for a static binary.
+	Root string
 	// Content is a hash of every input of the build: equal content, equal
 	// binary, so an image made from it is never rebuilt.
 	Content string
@@ -140,6 +145,10 @@ func WaitFor(ctx context.Context, timeout, interval time.Duration, cond func(con
 	defer cancel()
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	// before is the last answer given before the deadline: the attempt
+	// the deadline cut off says only that it was cut off, and what kept
+	// the condition false is in the one before it.
+	var before error
 	for {
 		err := cond(ctx)
 		if err == nil {
@@ -149,8 +158,14 @@ func WaitFor(ctx context.Context, timeout, interval time.Duration, cond func(con
 		if errors.As(err, &f) {
 			return f.err
 		}
+		if ctx.Err() == nil {
+			before = err
+		}
 		select {
 		case <-ctx.Done():
+			if before != nil && before != err {
+				return fmt.Errorf("not within %s: %w (the last answer before that: %v)", timeout, err, before)
+			}
 			return fmt.Errorf("not within %s: %w", timeout, err)
 		case <-t.C:
 		}

@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -307,3 +308,31 @@ func (f *Fields) Sub(key string, keys []string, decode func(*Fields)) bool {
 
 // Empty reports whether the mapping has no field.
 func (f *Fields) Empty() bool { return len(f.vals) == 0 }
+
+// Path decodes a file name, relative to the scenario file's directory, and
+// returns it as the lab can open it.
+func (f *Fields) Path(key string) (string, bool) {
+	v, ok := f.String(key)
+	if !ok {
+		return "", false
+	}
+	if v == "" {
+		f.Report(key, "name a file, relative to the scenario's directory", "the file name is empty")
+		return "", false
+	}
+	if !filepath.IsAbs(v) {
+		v = filepath.Join(filepath.Dir(f.d.file), v)
+	}
+	return v, true
+}
+
+// Include records the problems found in another file the field names (a
+// system file, say): each keeps its own file and line, and the field is
+// marked bad.
+func (f *Fields) Include(key string, errs Errors) {
+	if len(errs) == 0 {
+		return
+	}
+	f.d.errs = append(f.d.errs, errs...)
+	f.d.bad[f.at(key)] = true
+}

@@ -178,6 +178,12 @@ func (d *decoder) kindFields(kind Plugin, all []Plugin, what string, own map[str
 
 func (d *decoder) system(n *yaml.Node, path string, sys *System) pluginSource {
 	name, _ := selector(n, "name")
+	// A system file stands for the name: system: {file: my-service.yaml}
+	// is the system the file describes, run by the plugin named "byo".
+	_, byFile := selector(n, "file")
+	if name == "" && byFile {
+		name, sys.Name = ByFile, ByFile
+	}
 	kind, _ := find(d.vocab.Systems, name)
 	var plugin Plugin
 	if kind != nil {
@@ -185,7 +191,7 @@ func (d *decoder) system(n *yaml.Node, path string, sys *System) pluginSource {
 	}
 	own := map[string]*yaml.Node{}
 	vals := d.mapping(n, path, append([]field{
-		{key: "name", required: true, example: "name: " + d.exampleSystem(), decode: func(n *yaml.Node, p string) {
+		{key: "name", required: !byFile, example: "name: " + d.exampleSystem(), decode: func(n *yaml.Node, p string) {
 			if v, ok := d.enum(n, p, names(d.vocab.Systems)); ok {
 				sys.Name = v
 			}
@@ -214,6 +220,10 @@ func (d *decoder) system(n *yaml.Node, path string, sys *System) pluginSource {
 	}
 	return pluginSource{item: n, vals: own, kind: kind}
 }
+
+// ByFile is the name of the system plugin that runs a system described by
+// a system file; a scenario names the file instead of the name.
+const ByFile = "byo"
 
 // exampleSystem names a system for hints: the vocabulary's first.
 func (d *decoder) exampleSystem() string {

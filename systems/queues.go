@@ -40,7 +40,11 @@ type QueueClient interface {
 	// order, as this node holds them (not through the consumer, and not
 	// forwarded to another node where the system allows), for the final
 	// drain that compares what every node kept. Fewer than max, or none,
-	// means the node holds no more now.
+	// means the node holds no more now. On an error, the messages read
+	// before it are returned with it.
 	ReadFrom(ctx context.Context, from uint64, max int) ([]Message, error)
+	// Last is the last position this node holds now, as the node itself
+	// says: where its part of the drain ends; 0 if it holds nothing.
+	Last(ctx context.Context) (uint64, error)
 	Close() error
 }

@@ -163,3 +163,18 @@ func Split(peers []Peer) (names []string, addrs []netip.Addr) {
 	}
 	return names, addrs
 }
+
+// Named is an instance that has a name of its own, apart from its kind's
+// (a system file's system is of kind "byo" and named by its file).
+type Named interface {
+	Name() string
+}
+
+// NameOf is how reports and progress lines call the system: its own name
+// when it has one, else its kind's.
+func NameOf(kind System, inst Instance) string {
+	if n, ok := inst.(Named); ok && n.Name() != "" {
+		return n.Name()
+	}
+	return kind.Name()
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -81,10 +80,8 @@ func (RegisterWorkload) Decode(f *scenarios.Fields) any {
 
 // Supports needs a system with register clients.
 func (RegisterWorkload) Supports(inst systems.Instance) error {
-	if _, ok := inst.(systems.Registers); !ok {
-		return fmt.Errorf("the register workload needs a system with register clients, and %T has none", inst)
-	}
-	return nil
+	_, err := needs[systems.Registers](inst, "register", "register clients")
+	return err
 }
 
 // Describe: "register: 8 keys, 50 ops/s, 6 clients, 1s timeout, linearizable reads".
@@ -109,8 +106,7 @@ type session struct {
 	counters []atomic.Int64 // last value handed out, per key
 	lastMu   sync.Mutex
 	last     map[int]int64 // last value seen per key, for cas
-	stats    Stats
-	statsMu  sync.Mutex
+	pace     *pacer
 	recErr   atomic.Value
 }
 
@@ -124,86 +120,39 @@ func (RegisterWorkload) Run(ctx context.Context, env Env) (Stats, error) {
 	if !ok {
 		return Stats{}, RegisterWorkload{}.Supports(env.System)
 	}
-	s := &session{env: env, cfg: r, rec: env.Rec, clock: env.Clock, counters: make([]atomic.Int64, r.Keys), last: map[int]int64{}}
+	s := &session{env: env, cfg: r, rec: env.Rec, clock: env.Clock, counters: make([]atomic.Int64, r.Keys), last: map[int]int64{}, pace: newPacer(env.Rate)}
 	s.nextProc.Store(int64(env.Concurrency))
-	interval := time.Duration(float64(time.Second) / env.Rate)
-	s.stats.Interval = interval
 
-	clients := make([]systems.RegisterClient, env.Concurrency)
-	for i := range clients {
-		node := env.Nodes[i%len(env.Nodes)]
-		c, err := sys.RegisterClient(ctx, node, r.Reads)
-		if err != nil {
-			for _, c := range clients[:i] {
-				c.Close()
-			}
-			return Stats{}, err
-		}
-		clients[i] = c
+	clients, err := openClients(ctx, env, env.Concurrency, func(ctx context.Context, n systems.Peer) (systems.RegisterClient, error) {
+		return sys.RegisterClient(ctx, n, r.Reads)
+	})
+	if err != nil {
+		return Stats{}, err
 	}
-	defer func() {
-		for _, c := range clients {
-			c.Close()
-		}
-	}()
+	defer closeClients(clients)
 
-	// A client that panics (garbage from a client library, a bug of ours)
-	// ends the run with an error, through the runner's cleanup, instead of
-	// killing the process with faults in effect.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var panicked atomic.Value
 	tickets := make(chan ticket, env.Concurrency)
-	var wg sync.WaitGroup
-	for i := range clients {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			defer func() {
-				if p := recover(); p != nil {
-					panicked.CompareAndSwap(nil, fmt.Errorf("client %d panicked: %v\n%s", i, p, debug.Stack()))
-					cancel()
-				}
-			}()
-			s.client(ctx, clients[i], env.Nodes[i%len(env.Nodes)].Name, history.Process(i), interval, tickets)
-		}(i)
-	}
-	s.dispatch(ctx, interval, tickets)
+	wait := goClients(env, clients, cancel, func(_ int, c systems.RegisterClient, node string, proc history.Process) {
+		s.client(ctx, c, node, proc, tickets)
+	})
+	s.dispatch(ctx, tickets)
 	close(tickets)
-	wg.Wait()
-	if err, _ := panicked.Load().(error); err != nil {
-		return s.stats, err
+	if err := wait(); err != nil {
+		return s.pace.snapshot(), err
 	}
 	if err, _ := s.recErr.Load().(error); err != nil {
-		return s.stats, err
+		return s.pace.snapshot(), err
 	}
-	return s.stats, nil
+	return s.pace.snapshot(), nil
 }
 
 // dispatch hands out operations at their intended times until ctx ends.
-func (s *session) dispatch(ctx context.Context, interval time.Duration, out chan<- ticket) {
+func (s *session) dispatch(ctx context.Context, out chan<- ticket) {
 	rng := s.env.Rand
-	start := time.Now()
 	total := s.cfg.Mix.Read + s.cfg.Mix.Write + s.cfg.Mix.CAS
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for i := int64(0); ; i++ {
-		intended := start.Add(time.Duration(i) * interval)
-		if wait := time.Until(intended); wait > 0 {
-			timer.Reset(wait)
-			select {
-			case <-ctx.Done():
-				return
-			case <-timer.C:
-			}
-		} else if -wait > time.Second {
-			// Over a second behind: drop what cannot be served rather than
-			// burst a backlog at a system that just came back.
-			s.statsMu.Lock()
-			s.stats.Skipped++
-			s.statsMu.Unlock()
-			continue
-		}
+	s.pace.run(ctx, func(intended time.Time) bool {
 		x := rng.Float64() * total
 		f := "cas"
 		switch {
@@ -212,16 +161,13 @@ func (s *session) dispatch(ctx context.Context, interval time.Duration, out chan
 		case x < s.cfg.Mix.Read+s.cfg.Mix.Write:
 			f = "write"
 		}
-		t := ticket{intended: intended, f: f, key: rng.IntN(s.cfg.Keys)}
-		s.statsMu.Lock()
-		s.stats.Offered++
-		s.statsMu.Unlock()
 		select {
 		case <-ctx.Done():
-			return
-		case out <- t:
+			return false
+		case out <- ticket{intended: intended, f: f, key: rng.IntN(s.cfg.Keys)}:
+			return true
 		}
-	}
+	})
 }
 
 func (s *session) record(e history.Event) {
@@ -231,17 +177,12 @@ func (s *session) record(e history.Event) {
 }
 
 // client runs one client: one node, one process at a time.
-func (s *session) client(ctx context.Context, c systems.RegisterClient, node string, proc history.Process, interval time.Duration, in <-chan ticket) {
+func (s *session) client(ctx context.Context, c systems.RegisterClient, node string, proc history.Process, in <-chan ticket) {
 	for t := range in {
 		if ctx.Err() != nil {
 			return
 		}
-		s.statsMu.Lock()
-		s.stats.Started++
-		if time.Since(t.intended) > interval {
-			s.stats.Late++
-		}
-		s.statsMu.Unlock()
+		s.pace.started(t.intended)
 		if s.do(ctx, c, node, proc, t.f, t.key) == history.Info {
 			proc = history.Process(s.nextProc.Add(1) - 1)
 		}
@@ -354,7 +295,9 @@ func readValue(v string, found bool) history.Value {
 }
 
 // FinalReads reads every key once through every node, with linearizable
-// reads. Its time is bounded by one timeout per read, and ten seconds more.
+// reads, then what every member holds on its own (where the system can
+// tell: [systems.Members]). Its time is bounded by one timeout per read,
+// and ten seconds more.
 func (RegisterWorkload) FinalReads(ctx context.Context, env Env, firstProc int64) error {
 	r, _ := env.Params.(Register)
 	sys, ok := env.System.(systems.Registers)
@@ -376,6 +319,7 @@ func (RegisterWorkload) FinalReads(ctx context.Context, env Env, firstProc int64
 		}
 		c.Close()
 	}
+	recordMemberStates(ctx, env, proc, s.record)
 	if err, _ := s.recErr.Load().(error); err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/lab-chaos/lab/history"
@@ -35,7 +36,7 @@ type Workload interface {
 
 // All is every workload the lab knows. Adding one is a file and an entry
 // here.
-var All = []Workload{RegisterWorkload{}}
+var All = []Workload{RegisterWorkload{}, QueueWorkload{}, LeaseWorkload{}, LockWorkload{}}
 
 // Lookup returns the workload named name.
 func Lookup(list []Workload, name string) (Workload, bool) {
@@ -64,6 +65,36 @@ type Env struct {
 	Clock  *history.Clock
 	// Rand is the run's workload stream: which operation, which key.
 	Rand *rand.Rand
+	// Carry passes what a workload's Run learnt to its FinalReads (the
+	// queue's highest acknowledged position); the runner makes one per
+	// run. Nil means nothing is carried.
+	Carry *Carry
+}
+
+// Carry holds one value from a workload's Run to its FinalReads.
+type Carry struct {
+	mu sync.Mutex
+	v  any
+}
+
+// Put keeps v; a nil Carry keeps nothing.
+func (c *Carry) Put(v any) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	c.v = v
+	c.mu.Unlock()
+}
+
+// Get returns what Put kept, or nil.
+func (c *Carry) Get() any {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.v
 }
 
 func (env Env) check() error {

@@ -30,25 +30,28 @@ type checkOptions struct {
 	out     string
 	failCAS string
 	verify  bool
+	// exactlyOnce makes a queue message delivered twice an anomaly.
+	exactlyOnce bool
 }
 
 func newCheckCmd() *cobra.Command {
 	var o checkOptions
 	cmd := &cobra.Command{
 		Use:   "check [--model M] [--format F] [--timeout D] [--out DIR] PATH",
-		Short: "Check a history for linearizability (or a set for lost elements)",
+		Short: "Check a history for linearizability (or a set or a queue for lost elements)",
 		Long: `check judges a recorded history: the lab's history.jsonl, a run directory
 holding one, a Jepsen EDN history or an old Jepsen log. The format is detected
 from the content unless --format says; the model is inferred from the
-operations (get/put/append: kv, acquire/release: mutex, add: set, otherwise
-cas-register) unless --model says.
+operations (get/put/append: kv, acquire/release: mutex, add: set,
+enqueue/dequeue/drain: queue, otherwise cas-register) unless --model says.
 
 ok operations happened, fail operations did not, info operations may have
 happened at any time after their invocation. A cas that ran and did not swap
 is an ok cas with the output false. Old Jepsen logs (porcupine's corpus) are
 read as porcupine reads them, a failed cas being a compare that did not match;
 --fail-cas observed|dropped chooses for any format. A check that runs out of time is
-unknown, never valid. See docs/checking.md.
+unknown, never valid. A queue message delivered more than once is allowed
+(at-least-once delivery) unless --exactly-once. See docs/checking.md.
 
 The check runs in a child process, so that a crash inside it is a lab
 failure (255), never read as unknown.
@@ -57,7 +60,8 @@ Exit codes: 0 valid, 1 invalid, 2 unknown, 254 bad input, 255 lab failure.`,
 		Example: `  lab check store/20260101-120000-partition
   lab check --model kv checker/testdata/porcupine/kv/c10-bad.txt
   lab check --format jepsen-log --timeout 30s etcd_001.log
-  lab check --out /tmp/recheck history.edn`,
+  lab check --out /tmp/recheck history.edn
+  lab check --model queue --exactly-once store/latest`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runCheck(cmd, o, args[0])
@@ -69,6 +73,7 @@ Exit codes: 0 valid, 1 invalid, 2 unknown, 254 bad input, 255 lab failure.`,
 	f.DurationVar(&o.timeout, "timeout", 0, "bound on the search (0: none); past it the verdict is unknown")
 	f.StringVar(&o.out, "out", "", "write results.json and history.html into this directory")
 	f.StringVar(&o.failCAS, "fail-cas", "", "reading of a failed cas: dropped (it did not take place) or observed (its compare did not match) (default: by format, observed for old Jepsen logs only)")
+	f.BoolVar(&o.exactlyOnce, "exactly-once", false, "queue model: a message delivered more than once is an anomaly (default: counted, allowed)")
 	f.BoolVar(&o.verify, "verify", false, fmt.Sprintf("re-check every key of up to %d operations with plain porcupine and no reductions; a disagreement is a lab failure (255)", checker.VerifyMaxOps))
 	return cmd
 }
@@ -96,7 +101,7 @@ func checkHere(cmd *cobra.Command, o checkOptions, path string) error {
 	if os.Getenv(checkCrashEnv) == "1" {
 		crashForTest()
 	}
-	res, events, err := checker.CheckPath(cmd.Context(), path, o.format, checker.Options{Model: o.model, Timeout: o.timeout, FailCAS: o.failCAS, Verify: o.verify})
+	res, events, err := checker.CheckPath(cmd.Context(), path, o.format, checker.Options{Model: o.model, Timeout: o.timeout, FailCAS: o.failCAS, Verify: o.verify, ExactlyOnce: o.exactlyOnce})
 	if err != nil {
 		var se *history.SyntaxError
 		switch {
@@ -135,6 +140,14 @@ func printResult(cmd *cobra.Command, r checker.Result) {
 		fmt.Fprintf(w, "failed cas: dropped (they did not take place); %d cas ran without swapping\n", r.Counts.CASNotSwapped)
 	case checker.FailCASObserved:
 		fmt.Fprintf(w, "failed cas: observed (each is a compare that did not match); %d cas did not swap\n", r.Counts.CASNotSwapped)
+	}
+	if q := r.Queue; q != nil {
+		fmt.Fprintf(w, "queue: %d published (%d acknowledged, %d unknown), %d failed; %d read, %d recovered; lost %d (start %d, middle %d, end %d), unread %d, lost on a node %d, duplicated %d\n",
+			q.Attempted, q.Acknowledged, q.Unknown, q.Failed, q.Read, q.Recovered, q.Lost, q.LostStart, q.LostMiddle, q.LostEnd, q.Unread, q.LostOnNode, q.Duplicated)
+	}
+	if l := r.Lock; l != nil {
+		fmt.Fprintf(w, "locks: %d, %d holds, %d leases recorded; two holders with live leases %d, through an expired lease %d; tokens out of order %d\n",
+			l.Locks, l.Holds, l.Leases, l.TwoHolders, l.LeaseExpired, l.TokenOrder)
 	}
 	red := r.Reductions
 	if n := red.DroppedUnobserved + red.BoundedObserved + red.DroppedImpossibleCAS; n > 0 {
@@ -243,6 +256,9 @@ func writeCheckReport(dir, path string, events []history.Event, res checker.Resu
 		run.Notes = append(run.Notes, note)
 	}
 	run.Anomalies = res.Anomalies
+	run.Queue = res.Queue
+	run.Lock = res.Lock
+	run.Lease = res.Lease
 	return reports.Write(dir, run)
 }
 
@@ -318,6 +334,9 @@ func (o checkOptions) childArgs(path string) []string {
 	}
 	if o.verify {
 		args = append(args, "--verify")
+	}
+	if o.exactlyOnce {
+		args = append(args, "--exactly-once")
 	}
 	return append(args, "--", path)
 }

@@ -61,7 +61,7 @@ func TestCheckExitCodes(t *testing.T) {
 		{"malformed edn", []string{"check", bad}, ExitBadInput, "", bad + ":2: :type must be one of"},
 		{"malformed jsonl", []string{"check", badJSON}, ExitBadInput, "", badJSON + ":2: field type"},
 		{"missing file", []string{"check", filepath.Join(dir, "nope")}, ExitBadInput, "", "Try: give a history file"},
-		{"unknown model", []string{"check", "--model", "queue", run}, ExitBadInput, "", `unknown model "queue"`},
+		{"unknown model", []string{"check", "--model", "stack", run}, ExitBadInput, "", `unknown model "stack"`},
 		{"model mismatch", []string{"check", "--model", "kv", run}, ExitBadInput, "", `is not an operation of the kv model`},
 		{"unknown format", []string{"check", "--format", "xml", run}, ExitBadInput, "", `unknown format "xml"`},
 		{"no path", []string{"check"}, ExitBadInput, "", "accepts 1 arg"},

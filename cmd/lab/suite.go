@@ -29,6 +29,12 @@ type suiteOptions struct {
 	parallel     int
 	checkTimeout time.Duration
 	verbose      bool
+	// versions runs every scenario once per server version, in place of
+	// the version its file names.
+	versions []string
+	// plugins makes each run's plugins; nil is plugins.Default. A test
+	// hook, not a flag.
+	plugins func() plugins.Set
 }
 
 func newSuiteCmd() *cobra.Command {
@@ -46,6 +52,12 @@ each run. With no argument it runs every *.yaml file of scenarios/.
 Each run has its own Docker network and containers, so runs may overlap with
 --parallel N; the default of 1 keeps a small machine's timings honest.
 
+With --versions V1,V2,... every scenario runs once per version, as if its
+system.version said that version: one row and one JUnit testcase per scenario
+and version, named "SCENARIO [SYSTEM VERSION]", and each run stored under
+SCENARIO-SYSTEM-VERSION. A version the system cannot build is that
+testcase's bad input (exit 254), found before anything starts.
+
 The exit code is the worst outcome of all scenarios, in Jepsen's order:
 255 lab failure > 254 bad input > 1 invalid > 2 unknown > 0 valid.
 An invalid verdict outranks an unknown one: a found anomaly is the stronger
@@ -54,7 +66,10 @@ finding.`,
   sudo bin/lab suite scenarios/*.yaml --junit out.xml
 
   # Every scenario of a folder, into a separate store
-  sudo bin/lab suite scenarios/ --store /var/lib/lab/nightly`,
+  sudo bin/lab suite scenarios/ --store /var/lib/lab/nightly
+
+  # One scenario across etcd releases, one JUnit testcase each
+  sudo bin/lab suite scenarios/partition.yaml --versions 3.4.3,3.5.5,3.6.16 --junit out.xml`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.parallel < 1 {
 				return badInput(fmt.Errorf("--parallel must be at least 1, got %d", o.parallel), "lab suite --parallel 1")
@@ -66,7 +81,11 @@ finding.`,
 			if err != nil {
 				return badInput(err, "name scenario files or a folder of them: lab suite scenarios/")
 			}
-			results := runSuite(cmd.Context(), files, o, cmd.ErrOrStderr())
+			items, err := suiteItems(files, o.versions)
+			if err != nil {
+				return badInput(err, "name each version once, separated by commas: --versions 3.5.5,3.6.16")
+			}
+			results := runSuite(cmd.Context(), items, o, cmd.ErrOrStderr())
 			printSuite(cmd.OutOrStdout(), results)
 			if o.junit != "" {
 				if err := writeJUnit(o.junit, results); err != nil {
@@ -84,6 +103,7 @@ finding.`,
 	f.IntVar(&o.parallel, "parallel", 1, "run up to this many scenarios at once")
 	f.DurationVar(&o.checkTimeout, "check-timeout", 5*time.Minute, "bound on each check; past it the verdict is unknown")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "log each fault as it is injected and healed")
+	f.StringSliceVar(&o.versions, "versions", nil, "run every scenario once per server version (comma-separated), overriding system.version")
 	return cmd
 }
 
@@ -114,6 +134,51 @@ func scenarioFiles(args []string) ([]string, error) {
 	return out, nil
 }
 
+// suiteItem is one run of a suite: a scenario file, and the server
+// version it runs with when --versions gives one.
+type suiteItem struct {
+	File    string
+	Version string
+}
+
+// suiteItems is every file once per version, file by file, or every file
+// once with the version it names when versions is empty.
+func suiteItems(files, versions []string) ([]suiteItem, error) {
+	seen := map[string]bool{}
+	for _, v := range versions {
+		switch {
+		case strings.TrimSpace(v) != v || v == "":
+			return nil, fmt.Errorf("--versions: %q is not a version", v)
+		case seen[v]:
+			return nil, fmt.Errorf("--versions: %s is named twice", v)
+		}
+		seen[v] = true
+	}
+	var items []suiteItem
+	for _, f := range files {
+		if len(versions) == 0 {
+			items = append(items, suiteItem{File: f})
+		}
+		for _, v := range versions {
+			items = append(items, suiteItem{File: f, Version: v})
+		}
+	}
+	return items, nil
+}
+
+// versionedName is the name of a scenario's run at one version of its
+// system, a valid scenario name, so that the store keeps each version's
+// runs apart: partition-etcd-3.5.5.
+func versionedName(name, system, version string) string {
+	n := strings.ToLower(name + "-" + system + "-" + strings.TrimPrefix(version, "v"))
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-' {
+			return r
+		}
+		return '-'
+	}, n)
+}
+
 // suiteResult is how one scenario of a suite ended.
 type suiteResult struct {
 	File     string
@@ -123,6 +188,17 @@ type suiteResult struct {
 	Err      error // the scenario could not run, or the lab failed
 	Out      runner.Outcome
 	Duration time.Duration
+	// System and Version are set when --versions chose the version.
+	System, Version string
+}
+
+// label names the result in the table and in JUnit: the scenario, and
+// the version when --versions chose it ("partition [etcd 3.5.5]").
+func (r suiteResult) label() string {
+	if r.Version == "" {
+		return r.Name
+	}
+	return fmt.Sprintf("%s [%s]", r.Name, strings.TrimSpace(r.System+" "+r.Version))
 }
 
 // outcome is the verdict in words, or what kept the scenario from one.
@@ -136,8 +212,8 @@ func (r suiteResult) outcome() string {
 	return strings.ToUpper(string(r.Verdict))
 }
 
-func runSuite(ctx context.Context, files []string, o suiteOptions, progress io.Writer) []suiteResult {
-	results := make([]suiteResult, len(files))
+func runSuite(ctx context.Context, items []suiteItem, o suiteOptions, progress io.Writer) []suiteResult {
+	results := make([]suiteResult, len(items))
 	sem := make(chan struct{}, o.parallel)
 	var wg sync.WaitGroup
 	var mu sync.Mutex // one scenario's progress lines at a time
@@ -145,9 +221,9 @@ func runSuite(ctx context.Context, files []string, o suiteOptions, progress io.W
 	if o.verbose {
 		level = slog.LevelInfo
 	}
-	for i, file := range files {
+	for i, item := range items {
 		if ctx.Err() != nil {
-			results[i] = suiteResult{File: file, Name: file, Code: ExitLabFailure, Err: fmt.Errorf("not run: %w", ctx.Err())}
+			results[i] = suiteResult{File: item.File, Name: item.File, Version: item.Version, Code: ExitLabFailure, Err: fmt.Errorf("not run: %w", ctx.Err())}
 			continue
 		}
 		sem <- struct{}{}
@@ -156,9 +232,13 @@ func runSuite(ctx context.Context, files []string, o suiteOptions, progress io.W
 			defer func() { <-sem; wg.Done() }()
 			w := progress
 			if o.parallel > 1 {
-				w = &prefixWriter{w: progress, mu: &mu, prefix: filepath.Base(file) + ": "}
+				prefix := filepath.Base(item.File)
+				if item.Version != "" {
+					prefix += " " + item.Version
+				}
+				w = &prefixWriter{w: progress, mu: &mu, prefix: prefix + ": "}
 			}
-			results[i] = runOne(ctx, file, o, w, slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})))
+			results[i] = runOne(ctx, item, o, w, slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})))
 			if err := reports.WriteIndex(o.store); err != nil && !errors.Is(err, os.ErrNotExist) {
 				fmt.Fprintf(w, "lab: store index: %v\n", err)
 			}
@@ -168,20 +248,33 @@ func runSuite(ctx context.Context, files []string, o suiteOptions, progress io.W
 	return results
 }
 
-func runOne(ctx context.Context, file string, o suiteOptions, progress io.Writer, log *slog.Logger) (r suiteResult) {
-	r = suiteResult{File: file, Name: strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))}
+func runOne(ctx context.Context, item suiteItem, o suiteOptions, progress io.Writer, log *slog.Logger) (r suiteResult) {
+	file := item.File
+	r = suiteResult{File: file, Name: strings.TrimSuffix(filepath.Base(file), filepath.Ext(file)), Version: item.Version}
 	began := time.Now()
 	defer func() { r.Duration = time.Since(began) }()
-	sc, err := plugins.Default().Load(file)
+	newSet := o.plugins
+	if newSet == nil {
+		newSet = plugins.Default
+	}
+	set := newSet()
+	defer set.Close()
+	sc, err := set.Load(file)
 	if err != nil {
 		r.Code, r.Err = ExitBadInput, err
 		fmt.Fprintf(progress, "lab: %s: %v\n", file, err)
 		return r
 	}
-	r.Name = sc.Name
-	fmt.Fprintf(progress, "lab: suite: %s\n", file)
+	r.Name, r.System = sc.Name, sc.System.Name
+	if item.Version != "" {
+		sc.System.Version = item.Version
+		sc.Name = versionedName(sc.Name, sc.System.Name, item.Version)
+		fmt.Fprintf(progress, "lab: suite: %s with %s %s\n", file, sc.System.Name, item.Version)
+	} else {
+		fmt.Fprintf(progress, "lab: suite: %s\n", file)
+	}
 	out, err := runner.Run(ctx, runner.Options{
-		Scenario: sc, Store: o.store, CheckTimeout: o.checkTimeout, Progress: progress, Log: log,
+		Scenario: sc, Store: o.store, CheckTimeout: o.checkTimeout, Progress: progress, Log: log, Plugins: set,
 	})
 	r.Out, r.Verdict = out, out.Verdict
 	if err != nil {
@@ -236,7 +329,7 @@ func printSuite(w io.Writer, results []suiteResult) {
 		if r.Out.Dir != "" && r.Err == nil {
 			report = filepath.Join(r.Out.Dir, reports.HTMLFile)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\n", r.Name, r.File, r.outcome(), r.Out.Result.Counts.Ops,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\n", r.label(), r.File, r.outcome(), r.Out.Result.Counts.Ops,
 			len(r.Out.Result.Anomalies), r.Duration.Round(100*time.Millisecond), report)
 	}
 	tw.Flush()
@@ -311,7 +404,7 @@ type junitProblem struct {
 func junitFor(results []suiteResult, started time.Time) junitSuites {
 	s := junitSuite{Name: "lab suite", Timestamp: started.UTC().Format("2006-01-02T15:04:05")}
 	for _, r := range results {
-		c := junitCase{Name: r.Name, Classname: "lab." + r.Name, File: r.File, Time: r.Duration.Seconds()}
+		c := junitCase{Name: r.label(), Classname: "lab." + r.Name, File: r.File, Time: r.Duration.Seconds()}
 		report := ""
 		if r.Out.Dir != "" {
 			report = filepath.Join(r.Out.Dir, reports.HTMLFile)

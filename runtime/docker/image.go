@@ -28,10 +28,13 @@ type Image struct {
 	Context func(ctx context.Context) (map[string]File, error)
 }
 
-// File is one file of a build context.
+// File is one file of a build context: a regular file, or a symlink to
+// Link, or a directory.
 type File struct {
 	Data []byte
 	Mode int64
+	Link string
+	Dir  bool
 }
 
 // Tag is the image reference, name:content-prefix.
@@ -120,7 +123,17 @@ func tarFiles(files map[string]File) ([]byte, error) {
 		if mode == 0 {
 			mode = 0o644
 		}
-		if err := tw.WriteHeader(&tar.Header{Name: n, Mode: mode, Size: int64(len(f.Data))}); err != nil {
+		h := &tar.Header{Name: n, Mode: mode, Size: int64(len(f.Data))}
+		switch {
+		case f.Link != "":
+			h.Typeflag, h.Linkname, h.Size, h.Mode = tar.TypeSymlink, f.Link, 0, 0o777
+		case f.Dir:
+			h.Typeflag, h.Size = tar.TypeDir, 0
+			if f.Mode == 0 {
+				h.Mode = 0o755
+			}
+		}
+		if err := tw.WriteHeader(h); err != nil {
 			return nil, err
 		}
 		if _, err := tw.Write(f.Data); err != nil {

@@ -2,6 +2,7 @@ package local
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 
@@ -31,6 +32,9 @@ func (Driver) Check(context.Context) error {
 
 // Prepare has nothing to make: nodes run the artifact's binary as it is.
 func (Driver) Prepare(_ context.Context, art runtime.Artifact, _ io.Writer) (string, bool, error) {
+	if art.Root != "" {
+		return "", false, &runtime.EnvError{Err: fmt.Errorf("%s runs from a root file system of its own (%s), and the local runtime runs only static binaries", art.Name, art.Root), Hint: "use runtime: docker"}
+	}
 	if _, err := os.Stat(art.Binary); err != nil {
 		return "", false, err
 	}

@@ -113,11 +113,16 @@ func TestEtcdOnLocalRuntime(t *testing.T) {
 		defer cancel()
 		return f(ctx)
 	}
+	// Each subtest writes a key of its own: a write whose attempt timed out
+	// may still take effect seconds later (a proposal held in a cut link
+	// is delivered after the heal), and must not overwrite what a later
+	// subtest wrote and reads back.
+	key := "k"
 	write := func(c systems.RegisterClient, v string) error {
-		return op(func(ctx context.Context) error { return c.Write(ctx, "k", v) })
+		return op(func(ctx context.Context) error { return c.Write(ctx, key, v) })
 	}
 	read := func(c systems.RegisterClient) (v string, err error) {
-		err = op(func(ctx context.Context) (err error) { v, _, err = c.Read(ctx, "k"); return err })
+		err = op(func(ctx context.Context) (err error) { v, _, err = c.Read(ctx, key); return err })
 		return v, err
 	}
 	readsEventually := func(c systems.RegisterClient, want string, within time.Duration) error {
@@ -173,6 +178,7 @@ func TestEtcdOnLocalRuntime(t *testing.T) {
 	})
 
 	t.Run("pause", func(t *testing.T) {
+		key = "pause"
 		if l, err := sys.Leader(ctx, peers); err == nil {
 			t.Logf("leader before the pause: %s", l)
 		}
@@ -199,17 +205,18 @@ func TestEtcdOnLocalRuntime(t *testing.T) {
 		}
 		if err := readsEventually(c2, "3", 20*time.Second); err != nil {
 			for _, c := range []systems.RegisterClient{c1, c2, c3, c3s} {
-				v, err := read(c)
-				t.Logf("read after resume: %q %v", v, err)
+				v, rerr := read(c)
+				t.Logf("read after resume: %q %v", v, rerr)
 			}
-			l, err := sys.Leader(ctx, peers)
-			t.Logf("leader after resume: %s %v", l, err)
+			l, lerr := sys.Leader(ctx, peers)
+			t.Logf("leader after resume: %s %v", l, lerr)
 			t.Fatalf("n2 after resume: %v", err)
 		}
 		t.Logf("n2 served a linearizable read %s after resume", time.Since(t0).Round(time.Millisecond))
 	})
 
 	t.Run("kill and restart", func(t *testing.T) {
+		key = "kill"
 		old, err := rt.Pid(ctx, "n2")
 		if err != nil {
 			t.Fatal(err)

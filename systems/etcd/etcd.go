@@ -23,7 +23,11 @@ import (
 )
 
 // System is etcd as a kind of system under test.
-type System struct{}
+type System struct {
+	// proxy is asked whether the module proxy serves a release; nil is
+	// the real one, through the go command. A test hook.
+	proxy proxy
+}
 
 var _ systems.System = System{}
 
@@ -39,19 +43,46 @@ func (System) Keys() []string { return nil }
 // Decode has nothing to read.
 func (System) Decode(*scenarios.Fields) any { return nil }
 
-// Open checks the version asked for: the lab builds one pinned etcd
-// release (the build module's).
-func (System) Open(cfg systems.Config) (systems.Instance, error) {
-	if v := strings.TrimPrefix(cfg.Version, "v"); v != "" && v != serverVersion() {
-		return nil, fmt.Errorf("etcd version %q cannot be built by this lab: it builds etcd %s", cfg.Version, serverVersion())
+// Open checks the version asked for, before anything is built: a 3.4
+// release of the lab's table (releases34), or 3.5 and newer as the Go
+// module proxy serves them, or [DefaultVersion] when the scenario names
+// none. Any other is refused, naming the versions the lab knows. A 3.5+
+// release that is neither the default nor cached is resolved through the
+// proxy here, so that a run refuses it before it starts.
+func (s System) Open(cfg systems.Config) (systems.Instance, error) {
+	v := strings.TrimPrefix(cfg.Version, "v")
+	if v == "" {
+		v = DefaultVersion
 	}
-	return &Etcd{BuildOutput: cfg.BuildOutput}, nil
+	t, err := plan(v)
+	if err != nil {
+		return nil, err
+	}
+	if t.needsProxy() {
+		cached, err := program(t).Cached()
+		if err != nil {
+			return nil, err
+		}
+		if !cached {
+			p := s.proxy
+			if p == nil {
+				p = goProxy{}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			if err := checkServed(ctx, p, v); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return &Etcd{BuildOutput: cfg.BuildOutput, target: t}, nil
 }
 
 // Etcd is etcd configured for one run.
 type Etcd struct {
 	// BuildOutput receives the output of the one-time server build.
 	BuildOutput io.Writer
+	target      target
 }
 
 var (
@@ -60,11 +91,22 @@ var (
 	_ systems.Clocks    = (*Etcd)(nil)
 )
 
-// Version is the pinned server version.
-func (*Etcd) Version() string { return serverVersion() }
+// Version is the etcd release the artifact holds.
+func (e *Etcd) Version() string { return e.target.Release }
 
-// Settings: nothing of etcd's configuration is chosen by the scenario yet.
-func (*Etcd) Settings() []string { return nil }
+// Settings name the module the server was built from, which for 3.4 is a
+// pseudo-version of the release commit, and for 3.4 that raft's pre-vote
+// is off: the lab runs each release with its own defaults, and 3.4's
+// differs from later ones in a way that shows under partitions (a cut-off
+// member that rejoins forces an election). Nothing of etcd's
+// configuration is chosen by the scenario yet.
+func (e *Etcd) Settings() []string {
+	s := []string{"server module: " + e.target.Module + "@" + e.target.ModVersion}
+	if e.target.Legacy() {
+		s = append(s, "pre-vote: off (etcd 3.4's default; 3.5 and newer turn it on)")
+	}
+	return s
+}
 
 // LogPatterns are the lines etcd's zap logger writes when a member becomes
 // leader, when the server starts, and when a member restarts from its WAL.

@@ -397,3 +397,37 @@ func (c *client) Close() error {
 	c.done.Store(true)
 	return nil
 }
+
+var _ systems.Revisions = (*Instance)(nil)
+
+// RevisionReader tells, through node, how many writes and swaps the store
+// has applied: the fake's revision, which never goes backwards. A node
+// that is down refuses, as a killed process would.
+func (i *Instance) RevisionReader(ctx context.Context, node systems.Peer) (systems.RevisionReader, error) {
+	return &revisions{i: i, node: node.Name}, nil
+}
+
+type revisions struct {
+	i    *Instance
+	node string
+}
+
+func (r *revisions) Revision(ctx context.Context) (int64, error) {
+	i := r.i
+	i.mu.Lock()
+	switch i.state(r.node) {
+	case killed, stopped:
+		i.mu.Unlock()
+		return 0, systems.Definite(fmt.Errorf("%s: %w", r.node, syscall.ECONNREFUSED))
+	case paused:
+		// A frozen process does not answer. Not through serve: asks are
+		// not the clients' operations that PanicAfter counts.
+		i.mu.Unlock()
+		<-ctx.Done()
+		return 0, ctx.Err()
+	}
+	defer i.mu.Unlock()
+	return int64(i.writes), nil
+}
+
+func (*revisions) Close() error { return nil }

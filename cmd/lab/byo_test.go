@@ -1,0 +1,118 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lab-chaos/lab/history"
+	"github.com/lab-chaos/lab/internal/labtest"
+)
+
+// TestRedisSingleScenarioIsValid runs Redis from its system file: a root
+// built from Debian's packages, the Python adapter as every client, two
+// kills. Every write is fsynced before it is acknowledged, so the run must
+// be valid, and the node must serve again after each restart.
+func TestRedisSingleScenarioIsValid(t *testing.T) {
+	labtest.Docker(t)
+	labtest.Root(t)
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Fatal("the Redis adapter needs python3 on the lab's host (make test-deps installs it)")
+	}
+	store := t.TempDir()
+	start := time.Now()
+	code, stdout, stderr := runLab(t, "run", "../../scenarios/redis-single.yaml", "--store", store)
+	t.Logf("lab run took %s\n%s", time.Since(start).Round(time.Second), stdout)
+	if code != ExitValid {
+		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, ExitValid, stdout, stderr)
+	}
+	dir, err := filepath.EvalSymlinks(filepath.Join(store, "latest"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := loadRun(t, dir)
+	if len(h.windows) != 2 {
+		t.Fatalf("%d fault windows, want the 2 kills", len(h.windows))
+	}
+	for i, w := range h.windows {
+		if c := h.count("n1", w.End, w.End+3*sec); c[history.OK] == 0 {
+			t.Errorf("after kill %d, n1 served nothing in 3 s: %v", i+1, c)
+		}
+	}
+	if c := h.count("n1", 0, 1<<62); c[history.OK] < 200 {
+		t.Errorf("only %d operations succeeded: %v", c[history.OK], c)
+	}
+	report, err := os.ReadFile(filepath.Join(dir, "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(report), "against redis 5:7.0.15") {
+		t.Errorf("the report does not name the Debian package's version:\n%.2000s", report)
+	}
+}
+
+// TestOwnServiceExample follows docs/byo.md's walkthrough: the example
+// service built as a static binary, its system file and adapter, run with
+// a kill.
+func TestOwnServiceExample(t *testing.T) {
+	labtest.Docker(t)
+	labtest.Root(t)
+	dir := t.TempDir()
+	for _, f := range []string{"system.yaml", "adapter.py", "scenario.yaml"} {
+		data, err := os.ReadFile(filepath.Join("../../examples/own-service", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	build := exec.Command("go", "build", "-o", filepath.Join(dir, "bin", "server"), "../../examples/own-service/server")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	store := t.TempDir()
+	code, stdout, stderr := runLab(t, "run", filepath.Join(dir, "scenario.yaml"), "--store", store)
+	t.Logf("%s", stdout)
+	if code != ExitValid {
+		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, ExitValid, stdout, stderr)
+	}
+}
+
+// TestBadSystemFileIsBadInput: mistakes in a system file are bad input,
+// named by the system file's own line, and nothing starts.
+func TestBadSystemFileIsBadInput(t *testing.T) {
+	dir := t.TempDir()
+	sys, err := os.ReadFile("../../systems/redis.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scen := "name: bad\nsystem: {file: sys.yaml, nodes: 1}\nworkload: {keys: 1, rate: 5}\ntime_limit: 2s\n"
+	if err := os.WriteFile(filepath.Join(dir, "s.yaml"), []byte(scen), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ name, from, to, want string }{
+		{"unknown field", "ready: {tcp: 6379}", "ready: {tcp: 6379}\nreplicas: 3", `sys.yaml:19:1: replicas: unknown field "replicas"`},
+		{"unknown variable", "{{.DataDir}}", "{{.Datadir}}", "sys.yaml:15:10: command: the template cannot be expanded"},
+		{"no command", "command: >-", "commands: >-", `required field "command" is missing`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			bad := strings.Replace(string(sys), tt.from, tt.to, 1)
+			if err := os.WriteFile(filepath.Join(dir, "sys.yaml"), []byte(bad), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			store := t.TempDir()
+			code, stdout, stderr := runLab(t, "run", filepath.Join(dir, "s.yaml"), "--store", store)
+			if code != ExitBadInput || !strings.Contains(stderr, tt.want) {
+				t.Fatalf("exit %d, want %d with %q\nstdout:\n%s\nstderr:\n%s", code, ExitBadInput, tt.want, stdout, stderr)
+			}
+			if entries, _ := os.ReadDir(store); len(entries) != 0 {
+				t.Errorf("the store holds %d entries after bad input", len(entries))
+			}
+		})
+	}
+}

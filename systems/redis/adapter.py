@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""The lab's client adapter for Redis: JSON lines on stdin and stdout (see
+docs/byo.md), Redis's RESP protocol on a TCP connection to one node.
+
+Python's standard library only, so the lab's host needs nothing installed
+beyond python3. What each answer means for the history:
+
+- a connection that cannot be made: "fail" (nothing was sent);
+- an error reply from Redis (-READONLY, -LOADING, -ERR ...): "fail" (Redis
+  refused the command before running it);
+- anything after the request was sent that is not an answer (a reset, a
+  timeout): "info", the outcome is unknown.
+"""
+import json
+import socket
+import sys
+
+HOST, PORT = sys.argv[1], int(sys.argv[2])
+TIMEOUT = 5.0
+
+# CAS as one script, so the compare and the set are atomic. ARGV[1] is "1"
+# when the key must hold ARGV[2], "0" when it must hold no value.
+CAS = """
+local v = redis.call('GET', KEYS[1])
+if ARGV[1] == '0' then
+  if v then return 0 end
+elseif v ~= ARGV[2] then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[3])
+return 1
+"""
+
+
+class Refused(Exception):
+    """Redis answered with an error: the command did not run."""
+
+
+class Unknown(Exception):
+    """The request may or may not have run."""
+
+
+class Conn:
+    def __init__(self):
+        self.sock = None
+        self.buf = b""
+
+    def connect(self):
+        s = socket.create_connection((HOST, PORT), timeout=TIMEOUT)
+        s.settimeout(TIMEOUT)
+        self.sock, self.buf = s, b""
+
+    def close(self):
+        if self.sock:
+            try:
+                self.sock.close()
+            except OSError:
+                pass
+        self.sock = None
+
+    def line(self):
+        while b"\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise Unknown("connection closed by the node")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def exact(self, n):
+        while len(self.buf) < n + 2:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise Unknown("connection closed by the node")
+            self.buf += chunk
+        data, self.buf = self.buf[:n], self.buf[n + 2:]
+        return data
+
+    def reply(self):
+        line = self.line()
+        kind, rest = line[:1], line[1:]
+        if kind == b"+":
+            return rest.decode()
+        if kind == b"-":
+            raise Refused(rest.decode(errors="replace"))
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            n = int(rest)
+            return None if n < 0 else self.exact(n).decode(errors="replace")
+        if kind == b"*":
+            n = int(rest)
+            return None if n < 0 else [self.reply() for _ in range(n)]
+        raise Unknown("not a RESP reply: %r" % line[:80])
+
+    def call(self, *args):
+        """Sends one command and reads its reply."""
+        if self.sock is None:
+            try:
+                self.connect()
+            except OSError as e:
+                raise Refused("cannot connect to %s:%d: %s" % (HOST, PORT, e))
+        out = b"*%d\r\n" % len(args)
+        for a in args:
+            a = str(a).encode()
+            out += b"$%d\r\n%s\r\n" % (len(a), a)
+        try:
+            self.sock.sendall(out)
+            return self.reply()
+        except Refused:
+            raise
+        except (OSError, ValueError) as e:
+            self.close()
+            raise Unknown(str(e) or type(e).__name__)
+        except Unknown:
+            self.close()
+            raise
+
+
+def handle(conn, req):
+    f, key, value = req.get("f"), req.get("key"), req.get("value")
+    if f == "ping":
+        return None  # the lab asks once, when it starts the adapter
+    if f == "read":
+        return conn.call("GET", key)
+    if f == "write":
+        conn.call("SET", key, value)
+        return None
+    if f == "cas":
+        frm = value.get("from")
+        flag = "0" if frm is None else "1"
+        return conn.call("EVAL", CAS, 1, key, flag, "" if frm is None else frm, value["to"]) == 1
+    if f == "add":
+        conn.call("SADD", key, value)
+        return None
+    if f == "read-set":
+        return conn.call("SMEMBERS", key) or []
+    raise Refused("this adapter does not serve %r" % f)
+
+
+def main():
+    conn = Conn()
+    for line in sys.stdin:
+        try:
+            req = json.loads(line)
+        except ValueError:
+            continue
+        rid = req.get("id")
+        try:
+            out = {"id": rid, "type": "ok", "value": handle(conn, req)}
+        except Refused as e:
+            out = {"id": rid, "type": "fail", "error": str(e)}
+        except Unknown as e:
+            out = {"id": rid, "type": "info", "error": str(e)}
+        sys.stdout.write(json.dumps(out) + "\n")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
