@@ -124,7 +124,7 @@ func (r *run) nemesisEnv(hw *history.Writer, clock *history.Clock) *nemesis.Env 
 	if r.drv.Abilities().Processes {
 		env.Procs = rt
 	}
-	if l, ok := r.sys.inst.(systems.Leaders); ok {
+	if l, ok := systems.AsLeaders(r.sys.inst); ok {
 		env.Leader = func(ctx context.Context) (string, error) { return l.Leader(ctx, peers) }
 	}
 	if a, ok := r.sys.inst.(systems.Admin); ok {

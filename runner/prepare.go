@@ -60,6 +60,9 @@ func (r *run) prepare(ctx context.Context) error {
 		return &BadInput{Err: fmt.Errorf("%s: runtime %q is not one this lab knows", sc.Path, sc.Runtime)}
 	}
 	r.drv = drv
+	if p, ok := inst.(systems.Packaged); ok && p.NeedsImage() && drv.Abilities().StaticOnly {
+		return &BadInput{Err: fmt.Errorf("%s: the %s runtime runs only static binaries, and %s runs from a file system of its own", sc.Path, sc.Runtime, systems.NameOf(kind, inst)), Hint: "use runtime: docker"}
+	}
 	if err := r.faultsAvailable(); err != nil {
 		return err
 	}
@@ -106,7 +109,7 @@ func (r *run) prepare(ctx context.Context) error {
 // powers are what this run can do, as the fault kinds ask it.
 func (r *run) powers() nemesis.Powers {
 	ab := r.drv.Abilities()
-	_, leader := r.sys.inst.(systems.Leaders)
+	_, leader := systems.AsLeaders(r.sys.inst)
 	pw := nemesis.Powers{Root: os.Geteuid() == 0, HostProcesses: ab.HostProcesses, Processes: ab.Processes, Leader: leader}
 	if a, ok := r.sys.inst.(systems.Admin); ok {
 		pw.Admin = a.AdminOps()

@@ -25,6 +25,10 @@ type Artifact struct {
 	// (a server built from Debian packages and the libraries it loads);
 	// empty for a static binary.
 	Root string
+	// Dockerfile, when set, is a Dockerfile on the host, built with its
+	// directory as the context; Binary is then the entry point inside the
+	// image it builds.
+	Dockerfile string
 	// Content is a hash of every input of the build: equal content, equal
 	// binary, so an image made from it is never rebuilt.
 	Content string
@@ -125,6 +129,10 @@ type Abilities struct {
 	// Processes is true when the runtime can kill, stop, pause and
 	// restart nodes.
 	Processes bool
+	// StaticOnly is true when the runtime runs only a static binary, not
+	// a file system of the node's own (a Debian root, a Dockerfile's
+	// image): the local runtime.
+	StaticOnly bool
 }
 
 // EnvError is a machine that cannot do what was asked: no Docker engine,

@@ -138,6 +138,33 @@ type Leaders interface {
 	Leader(ctx context.Context, peers []Peer) (string, error)
 }
 
+// Packaged is an instance whose nodes run from a file system of their own
+// (a Debian root, a Dockerfile's image) rather than one static binary. A
+// runtime that runs only static binaries refuses it before anything starts.
+type Packaged interface {
+	// NeedsImage says whether this configuration needs one.
+	NeedsImage() bool
+}
+
+// LeaderOptional is a [Leaders] whose power depends on how it is
+// configured: a system file may or may not say how to ask for the leader.
+type LeaderOptional interface {
+	// HasLeader says whether Leader can be asked at all.
+	HasLeader() bool
+}
+
+// AsLeaders returns inst's power to name its leader, if it has one.
+func AsLeaders(inst Instance) (Leaders, bool) {
+	l, ok := inst.(Leaders)
+	if !ok {
+		return nil, false
+	}
+	if o, ok := inst.(LeaderOptional); ok && !o.HasLeader() {
+		return nil, false
+	}
+	return l, true
+}
+
 // Clocks is a system whose node reports its own wall clock, so that a clock
 // fault is proven by the node itself, never by trusting the injector.
 type Clocks interface {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -60,26 +61,49 @@ func TestRedisSingleScenarioIsValid(t *testing.T) {
 func TestOwnServiceExample(t *testing.T) {
 	labtest.Docker(t)
 	labtest.Root(t)
-	dir := t.TempDir()
-	for _, f := range []string{"system.yaml", "adapter.py", "scenario.yaml"} {
-		data, err := os.ReadFile(filepath.Join("../../examples/own-service", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, f), data, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	build := exec.Command("go", "build", "-o", filepath.Join(dir, "bin", "server"), "../../examples/own-service/server")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	store := t.TempDir()
-	code, stdout, stderr := runLab(t, "run", filepath.Join(dir, "scenario.yaml"), "--store", store)
-	t.Logf("%s", stdout)
-	if code != ExitValid {
-		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, ExitValid, stdout, stderr)
+	// The same service, its files got two ways: the static binary the
+	// example names, and an image built locally from a Dockerfile that
+	// copies that binary in.
+	for _, way := range []struct{ name, from, to string }{
+		{"binary", "", ""},
+		{"dockerfile", "  binary: bin/server\ncommand: server", "  dockerfile: bin/Dockerfile\ncommand: /usr/local/bin/server"},
+	} {
+		t.Run(way.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for _, f := range []string{"system.yaml", "adapter.py", "scenario.yaml"} {
+				data, err := os.ReadFile(filepath.Join("../../examples/own-service", f))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if f == "system.yaml" && way.from != "" {
+					if !strings.Contains(string(data), way.from) {
+						t.Fatalf("the example's system.yaml no longer says %q", way.from)
+					}
+					data = []byte(strings.Replace(string(data), way.from, way.to, 1))
+				}
+				if err := os.WriteFile(filepath.Join(dir, f), data, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			build := exec.Command("go", "build", "-o", filepath.Join(dir, "bin", "server"), "../../examples/own-service/server")
+			build.Env = append(os.Environ(), "CGO_ENABLED=0")
+			if out, err := build.CombinedOutput(); err != nil {
+				t.Fatalf("go build: %v\n%s", err, out)
+			}
+			df := "FROM scratch\nCOPY server /usr/local/bin/server\n"
+			if err := os.WriteFile(filepath.Join(dir, "bin", "Dockerfile"), []byte(df), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			store := t.TempDir()
+			code, stdout, stderr := runLab(t, "run", filepath.Join(dir, "scenario.yaml"), "--store", store)
+			t.Logf("%s", stdout)
+			if code != ExitValid {
+				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, ExitValid, stdout, stderr)
+			}
+			if way.name == "dockerfile" && !strings.Contains(stdout+stderr, "Dockerfile") && !strings.Contains(stdout+stderr, "Step 1/") {
+				t.Errorf("no sign of a Dockerfile build in the output")
+			}
+		})
 	}
 }
 
@@ -114,5 +138,28 @@ func TestBadSystemFileIsBadInput(t *testing.T) {
 				t.Errorf("the store holds %d entries after bad input", len(entries))
 			}
 		})
+	}
+}
+
+// TestDebianRootOnTheLocalRuntimeIsBadInput: the local runtime runs static
+// binaries only; a system built from Debian packages is refused before the
+// root is built or a run directory made.
+func TestDebianRootOnTheLocalRuntimeIsBadInput(t *testing.T) {
+	dir := t.TempDir()
+	abs, err := filepath.Abs("../../systems/redis.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scen := fmt.Sprintf("name: local-redis\nruntime: local\nsystem: {file: %s, nodes: 1}\nworkload: {keys: 1, rate: 5}\ntime_limit: 5s\n", abs)
+	if err := os.WriteFile(filepath.Join(dir, "s.yaml"), []byte(scen), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	store := t.TempDir()
+	code, stdout, stderr := runLab(t, "run", filepath.Join(dir, "s.yaml"), "--store", store)
+	if code != ExitBadInput || !strings.Contains(stderr, "runs only static binaries") || !strings.Contains(stderr, "runtime: docker") {
+		t.Fatalf("exit %d, want %d naming the runtime\nstdout:\n%s\nstderr:\n%s", code, ExitBadInput, stdout, stderr)
+	}
+	if entries, _ := os.ReadDir(store); len(entries) != 0 {
+		t.Errorf("the store holds %d entries after bad input", len(entries))
 	}
 }

@@ -19,7 +19,7 @@ func (Driver) Name() string { return "local" }
 
 // Abilities: nodes are host processes, and the runtime controls them.
 func (Driver) Abilities() runtime.Abilities {
-	return runtime.Abilities{HostProcesses: true, Processes: true}
+	return runtime.Abilities{HostProcesses: true, Processes: true, StaticOnly: true}
 }
 
 // Check needs root: namespaces, veths and cgroups are the kernel's.
@@ -32,6 +32,9 @@ func (Driver) Check(context.Context) error {
 
 // Prepare has nothing to make: nodes run the artifact's binary as it is.
 func (Driver) Prepare(_ context.Context, art runtime.Artifact, _ io.Writer) (string, bool, error) {
+	if art.Dockerfile != "" {
+		return "", false, &runtime.EnvError{Err: fmt.Errorf("%s is built from a Dockerfile (%s), and the local runtime runs only static binaries", art.Name, art.Dockerfile), Hint: "use runtime: docker"}
+	}
 	if art.Root != "" {
 		return "", false, &runtime.EnvError{Err: fmt.Errorf("%s runs from a root file system of its own (%s), and the local runtime runs only static binaries", art.Name, art.Root), Hint: "use runtime: docker"}
 	}

@@ -31,13 +31,16 @@ type File struct {
 	Nodes []int
 	// Files is how the lab gets the node's files.
 	Files Files
-	// Command is the node's command line, a template (see [NodeVars]);
-	// after expansion it is split into words at white space.
+	// Command is the node's command line, a template (see [NodeVars]):
+	// one string, split into words at white space after expansion, or a
+	// list of words.
 	Command *Template
 	// Env are the node's environment variables, NAME=value templates.
 	Env []*Template
 	// Ready says when a node serves.
 	Ready Ready
+	// Leader, when given, says how to ask which node leads.
+	Leader *Leader
 	// Logs are the substrings that mark events in the node's log.
 	Logs Logs
 	// Adapter is the client adapter.
@@ -52,6 +55,11 @@ type Files struct {
 	// Debian lists packages to download and unpack, and the binaries in
 	// them that must run; the root is reduced to what they need.
 	Debian *Debian
+	// Dockerfile is a Dockerfile the lab builds locally, with its
+	// directory as the context (Docker runtime only). Its FROM lines must
+	// name images the engine already has, or scratch: there is no
+	// registry to pull from.
+	Dockerfile string
 }
 
 // Debian is a node root built from Debian packages.
@@ -72,6 +80,16 @@ type Ready struct {
 	Command *Template
 }
 
+// Leader asks one node which node leads: a command (run on the lab's host)
+// whose standard output is the answer, or an HTTP URL whose body is. The
+// answer names the leader by node name or address (host:port is fine);
+// with JSON, it is that top-level field of a JSON object.
+type Leader struct {
+	Command *Template
+	HTTP    *Template
+	JSON    string
+}
+
 // Logs are substrings of node log lines (see logcheck.Patterns).
 type Logs struct {
 	Leader, Start, Restart, Storage []string
@@ -85,15 +103,22 @@ type Adapter struct {
 }
 
 // Template is a text/template from the file, kept with its source and line
-// for errors found when it is expanded.
+// for errors found when it is expanded. A command written as a YAML list
+// is a template whose words are templates of their own, so that one word
+// may hold spaces (a shell's -c script).
 type Template struct {
 	Source string
 	Line   int
 	t      *template.Template
+	words  []*Template
 }
 
-// Expand runs the template on vars.
+// Expand runs the template on vars; a list's words are joined by spaces.
 func (t *Template) Expand(vars any) (string, error) {
+	if t.words != nil {
+		words, err := t.Words(vars)
+		return strings.Join(words, " "), err
+	}
 	var b bytes.Buffer
 	if err := t.t.Execute(&b, vars); err != nil {
 		return "", fmt.Errorf("line %d: %w", t.Line, err)
@@ -101,8 +126,20 @@ func (t *Template) Expand(vars any) (string, error) {
 	return b.String(), nil
 }
 
-// Words expands the template and splits it at white space.
+// Words expands the template and splits it at white space; a list's words
+// are expanded one by one and never split.
 func (t *Template) Words(vars any) ([]string, error) {
+	if t.words != nil {
+		out := make([]string, len(t.words))
+		for i, w := range t.words {
+			s, err := w.Expand(vars)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = s
+		}
+		return out, nil
+	}
 	s, err := t.Expand(vars)
 	if err != nil {
 		return nil, err
@@ -264,6 +301,26 @@ var (
 	sampleAdapt = AdapterVars{Name: "n1", Addr: "10.0.0.11", Peers: samplePeers, Dir: "."}
 )
 
+// command is a template written either as one string, split into words at
+// white space, or as a list of words (the exec form), each a template.
+func (p *parser) command(n *yaml.Node, path string, sample any) *Template {
+	if n.Kind != yaml.SequenceNode {
+		return p.template(n, path, sample)
+	}
+	t := &Template{Line: n.Line, words: []*Template{}}
+	var src []string
+	for i, c := range n.Content {
+		w := p.template(c, fmt.Sprintf("%s[%d]", path, i), sample)
+		if w == nil {
+			return nil
+		}
+		t.words = append(t.words, w)
+		src = append(src, w.Source)
+	}
+	t.Source = strings.Join(src, " ")
+	return t
+}
+
 func (p *parser) template(n *yaml.Node, path string, sample any) *Template {
 	s, ok := p.str(n, path)
 	if !ok {
@@ -301,7 +358,7 @@ func varsOf(sample any) string {
 }
 
 func (p *parser) decode(n *yaml.Node, f *File) {
-	top := p.fields(n, "", []string{"name", "version", "nodes", "files", "command", "env", "ready", "logs", "adapter"})
+	top := p.fields(n, "", []string{"name", "version", "nodes", "files", "command", "env", "ready", "leader", "logs", "adapter"})
 	if top == nil {
 		return
 	}
@@ -334,7 +391,7 @@ func (p *parser) decode(n *yaml.Node, f *File) {
 		p.files(v, f)
 	}
 	if v := p.require(top, n, "", "command", "command: /usr/bin/my-service --listen {{.Addr}}:7000 --data {{.DataDir}}"); v != nil {
-		f.Command = p.template(v, "command", sampleNode)
+		f.Command = p.command(v, "command", sampleNode)
 		if f.Command != nil {
 			if w, _ := f.Command.Words(sampleNode); len(w) == 0 {
 				p.add(v, "command", "name the executable first", "the command is empty")
@@ -358,6 +415,9 @@ func (p *parser) decode(n *yaml.Node, f *File) {
 	if v := p.require(top, n, "", "ready", "ready: {tcp: 7000}"); v != nil {
 		p.ready(v, f)
 	}
+	if v := top["leader"]; v != nil {
+		p.leader(v, f)
+	}
 	if v := top["logs"]; v != nil {
 		m := p.fields(v, "logs", []string{"leader", "start", "restart", "storage"})
 		for key, dst := range map[string]*[]string{"leader": &f.Logs.Leader, "start": &f.Logs.Start, "restart": &f.Logs.Restart, "storage": &f.Logs.Storage} {
@@ -370,7 +430,7 @@ func (p *parser) decode(n *yaml.Node, f *File) {
 		m := p.fields(v, "adapter", []string{"command", "workloads"})
 		if m != nil {
 			if c := p.require(m, v, "adapter", "command", "command: python3 {{.Dir}}/adapter.py {{.Addr}}"); c != nil {
-				f.Adapter.Command = p.template(c, "adapter.command", sampleAdapt)
+				f.Adapter.Command = p.command(c, "adapter.command", sampleAdapt)
 			}
 			if w := p.require(m, v, "adapter", "workloads", "workloads: [register]"); w != nil {
 				if list, ok := p.strs(w, "adapter.workloads"); ok {
@@ -387,12 +447,32 @@ func (p *parser) decode(n *yaml.Node, f *File) {
 }
 
 func (p *parser) files(n *yaml.Node, f *File) {
-	m := p.fields(n, "files", []string{"binary", "debian"})
+	m := p.fields(n, "files", []string{"binary", "debian", "dockerfile"})
 	if m == nil {
 		return
 	}
-	if (m["binary"] == nil) == (m["debian"] == nil) {
-		p.add(n, "files", "give files.binary (a static executable) or files.debian (packages)", "give exactly one way to get the node's files")
+	given := 0
+	for _, k := range []string{"binary", "debian", "dockerfile"} {
+		if m[k] != nil {
+			given++
+		}
+	}
+	if given != 1 {
+		p.add(n, "files", "give files.binary (a static executable), files.debian (packages) or files.dockerfile (built locally)", "give exactly one way to get the node's files")
+		return
+	}
+	if v := m["dockerfile"]; v != nil {
+		s, ok := p.str(v, "files.dockerfile")
+		if !ok {
+			return
+		}
+		if !filepath.IsAbs(s) {
+			s = filepath.Join(f.Dir, s)
+		}
+		if st, err := os.Stat(s); err != nil || !st.Mode().IsRegular() {
+			p.add(v, "files.dockerfile", "a path relative to the system file; its directory is the build context", "%s is not a file", s)
+		}
+		f.Files.Dockerfile = s
 		return
 	}
 	if v := m["binary"]; v != nil {
@@ -468,8 +548,34 @@ func (p *parser) ready(n *yaml.Node, f *File) {
 			}
 		}
 	default:
-		f.Ready.Command = p.template(m["command"], "ready.command", sampleNode)
+		f.Ready.Command = p.command(m["command"], "ready.command", sampleNode)
 	}
+}
+
+func (p *parser) leader(n *yaml.Node, f *File) {
+	m := p.fields(n, "leader", []string{"command", "http", "json"})
+	if m == nil {
+		return
+	}
+	if (m["command"] == nil) == (m["http"] == nil) {
+		p.add(n, "leader", "give leader.command (prints the leader) or leader.http (a URL whose body names it)", "give exactly one way to ask for the leader")
+		return
+	}
+	l := &Leader{}
+	if v := m["command"]; v != nil {
+		l.Command = p.command(v, "leader.command", sampleNode)
+	} else {
+		l.HTTP = p.template(m["http"], "leader.http", sampleNode)
+		if l.HTTP != nil {
+			if u, _ := l.HTTP.Expand(sampleNode); !strings.HasPrefix(u, "http://") {
+				p.add(m["http"], "leader.http", "such as http://{{.Addr}}:8222/leader", "%q is not an http:// URL", u)
+			}
+		}
+	}
+	if v := m["json"]; v != nil {
+		l.JSON, _ = p.str(v, "leader.json")
+	}
+	f.Leader = l
 }
 
 // Vars are the template variables of node i of a cluster, placed at

@@ -72,6 +72,9 @@ func TestBadFilesNameFileLineAndField(t *testing.T) {
 		{"unknown workload", "[register, set]", "[register, bank]", 16, "adapter.workloads", "unknown workload \"bank\""},
 		{"bad template", "--port 6379", "--port {{.Port", 7, "command", "not a template"},
 		{"not yaml", "ready: {tcp: 6379}", "ready: {tcp: 6379", 0, "", "not YAML"},
+		{"missing dockerfile", "  debian:\n    packages: [redis-server]\n    binaries: [/usr/bin/redis-server]", "  dockerfile: nowhere/Dockerfile", 4, "files.dockerfile", "is not a file"},
+		{"two ways to ask the leader", "ready: {tcp: 6379}", "ready: {tcp: 6379}\nleader: {command: echo n1, http: \"http://{{.Addr}}/\"}", 12, "leader", "exactly one way"},
+		{"bad leader variable", "ready: {tcp: 6379}", "ready: {tcp: 6379}\nleader: {command: [ask, \"{{.Leader}}\"]}", 12, "leader.command[1]", "Leader"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			src := strings.Replace(redisFile, tt.edit, tt.with, 1)
@@ -96,5 +99,27 @@ func TestLoadMissingFile(t *testing.T) {
 	_, err := Load("testdata/none.yaml")
 	if err == nil || !strings.Contains(err.Error(), "testdata/none.yaml") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// TestCommandAsAList: a command written as a list keeps each word whole,
+// so a shell script with spaces is one argument; a bad word is named by
+// its index.
+func TestCommandAsAList(t *testing.T) {
+	src := strings.Replace(redisFile, "command: >-\n  /usr/bin/redis-server --port 6379 --bind {{.Addr}} --dir {{.DataDir}}\n  {{if .Index}}--replicaof {{(index .Peers 0).Addr}} 6379{{end}}\n",
+		"command: [/bin/sh, -c, \"echo {{.Name}} > {{.DataDir}}/who; exec redis-server\"]\n", 1)
+	f, err := Parse("s.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := f.Command.Words(sampleNode)
+	if err != nil || !slices.Equal(w, []string{"/bin/sh", "-c", "echo n1 > /data/who; exec redis-server"}) {
+		t.Fatalf("words %q, %v", w, err)
+	}
+	bad := strings.Replace(src, "{{.Name}} >", "{{.Nmae}} >", 1)
+	_, err = Parse("s.yaml", []byte(bad))
+	var errs scenarios.Errors
+	if !errors.As(err, &errs) || len(errs) != 1 || errs[0].Field != "command[2]" || errs[0].Line == 0 {
+		t.Fatalf("error %v, want one naming command[2] at its line", err)
 	}
 }

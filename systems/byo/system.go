@@ -1,12 +1,14 @@
 package byo
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -101,6 +103,9 @@ type Instance struct {
 	// nodeErr is a template that failed for a real node although it
 	// expanded on the sample: Ready reports it.
 	nodeErr map[string]error
+	// nodeVars are each node's template variables, kept from Node for
+	// its readiness check.
+	nodeVars map[string]NodeVars
 }
 
 // Version is the file's version, or the versions of the packages the
@@ -132,6 +137,8 @@ func (s *Instance) Settings() []string {
 			}
 			out = append(out, fmt.Sprintf("Debian package: %s %s", p, v))
 		}
+	} else if s.file.Files.Dockerfile != "" {
+		out = append(out, "Dockerfile: "+s.file.Files.Dockerfile)
 	} else {
 		out = append(out, "binary: "+s.file.Files.Binary)
 	}
@@ -147,6 +154,13 @@ func (s *Instance) entry() string {
 // Artifact is the static binary as it is on disk (hashed by content), or
 // the root built from the Debian packages.
 func (s *Instance) Artifact(ctx context.Context) (runtime.Artifact, bool, error) {
+	if df := s.file.Files.Dockerfile; df != "" {
+		sum, err := hashDir(filepath.Dir(df))
+		if err != nil {
+			return runtime.Artifact{}, false, fmt.Errorf("%s: files.dockerfile: %w", s.file.Path, err)
+		}
+		return runtime.Artifact{Name: s.file.Name, Version: s.Version(), Binary: s.entry(), Dockerfile: df, Content: sum}, false, nil
+	}
 	if s.file.Files.Binary != "" {
 		data, err := os.ReadFile(s.file.Files.Binary)
 		if err != nil {
@@ -174,6 +188,12 @@ func (s *Instance) Node(p runtime.Placement, c systems.Cluster) runtime.NodeSpec
 		addrs[j] = x.Addr.String()
 	}
 	vars := s.vars(i, names, addrs, p.DataDir, c.Token)
+	s.mu.Lock()
+	if s.nodeVars == nil {
+		s.nodeVars = map[string]NodeVars{}
+	}
+	s.nodeVars[p.Name] = vars
+	s.mu.Unlock()
 	spec := runtime.NodeSpec{Name: p.Name}
 	words, err := s.file.Command.Words(vars)
 	if err == nil && len(words) > 0 {
@@ -206,57 +226,78 @@ func (s *Instance) vars(i int, names, addrs []string, dataDir, token string) Nod
 	return NodeVars{Name: names[i], Addr: addrs[i], DataDir: dataDir, Index: i, Peers: peers, Token: token, Dir: s.file.Dir}
 }
 
+// varsOf are node's template variables, as Node made them; for a node the
+// runner never asked a command for, what can be known of it.
+func (s *Instance) varsOf(node systems.Peer) (NodeVars, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.nodeErr[node.Name]; err != nil {
+		return NodeVars{}, err
+	}
+	if v, ok := s.nodeVars[node.Name]; ok {
+		return v, nil
+	}
+	return NodeVars{Name: node.Name, Addr: node.Addr.String(), Dir: s.file.Dir}, nil
+}
+
 // Ready runs the file's readiness check against node.
 func (s *Instance) Ready(ctx context.Context, node systems.Peer) error {
-	s.mu.Lock()
-	err := s.nodeErr[node.Name]
-	s.mu.Unlock()
+	vars, err := s.varsOf(node)
 	if err != nil {
 		return runtime.Final(err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	r := s.file.Ready
-	vars := NodeVars{Name: node.Name, Addr: node.Addr.String(), Dir: s.file.Dir}
-	switch {
-	case r.TCP > 0:
+	if r.TCP > 0 {
 		var d net.Dialer
 		c, err := d.DialContext(ctx, "tcp", net.JoinHostPort(node.Addr.String(), strconv.Itoa(r.TCP)))
 		if err != nil {
 			return err
 		}
 		return c.Close()
-	case r.HTTP != nil:
-		u, err := r.HTTP.Expand(vars)
+	}
+	_, err = s.ask(ctx, "ready", r.Command, r.HTTP, vars)
+	return err
+}
+
+// ask runs command, or gets url, for one node: the command's standard
+// output or the body of a 2xx answer. A template that cannot be expanded
+// is final: asking again will not help.
+func (s *Instance) ask(ctx context.Context, field string, command, url *Template, vars NodeVars) ([]byte, error) {
+	if url != nil {
+		u, err := url.Expand(vars)
 		if err != nil {
-			return runtime.Final(err)
+			return nil, runtime.Final(fmt.Errorf("%s.http: %w", field, err))
 		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 		if err != nil {
-			return runtime.Final(err)
+			return nil, runtime.Final(err)
 		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
-		resp.Body.Close()
+		defer resp.Body.Close()
+		body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
 		if resp.StatusCode/100 != 2 {
-			return fmt.Errorf("%s answered %s", u, resp.Status)
+			return nil, fmt.Errorf("%s answered %s", u, resp.Status)
 		}
-		return nil
-	default:
-		words, err := r.Command.Words(vars)
-		if err != nil || len(words) == 0 {
-			return runtime.Final(fmt.Errorf("ready.command: %v", err))
-		}
-		cmd := exec.CommandContext(ctx, words[0], words[1:]...)
-		cmd.Dir = s.file.Dir
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("ready.command: %v: %s", err, clip(out))
-		}
-		return nil
+		return body, err
 	}
+	words, err := command.Words(vars)
+	if err != nil || len(words) == 0 {
+		return nil, runtime.Final(fmt.Errorf("%s.command: %v", field, err))
+	}
+	cmd := exec.CommandContext(ctx, words[0], words[1:]...)
+	cmd.Dir = s.file.Dir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("%s.command: %v: %s", field, err, clip(stderr.Bytes()))
+	}
+	return out, nil
 }
 
 func clip(b []byte) string {
@@ -274,3 +315,52 @@ func (s *Instance) LogPatterns() logcheck.Patterns {
 
 // Name is the system file's name for the system, for reports.
 func (s *Instance) Name() string { return s.file.Name }
+
+// hashDir hashes every path, mode, link target and file content under dir,
+// in a fixed order: the content a Dockerfile's image is tagged by, so an
+// unchanged context is never built again.
+func hashDir(dir string) (string, error) {
+	h := sha256.New()
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "%s\x00%o\x00", filepath.ToSlash(rel), info.Mode())
+		switch {
+		case d.Type()&fs.ModeSymlink != 0:
+			t, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(h, "%s\x00", t)
+		case d.Type().IsRegular():
+			f, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if _, err := io.Copy(h, f); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+var _ systems.Packaged = (*Instance)(nil)
+
+// NeedsImage is true for files.debian and files.dockerfile: the local
+// runtime, which runs static binaries only, refuses them before anything
+// is built.
+func (s *Instance) NeedsImage() bool {
+	return s.file.Files.Debian != nil || s.file.Files.Dockerfile != ""
+}

@@ -2,6 +2,20 @@
 """The lab's client adapter for Redis: JSON lines on stdin and stdout (see
 docs/byo.md), Redis's RESP protocol on a TCP connection to one node.
 
+Usage: adapter.py HOST PORT [--sentinel SENTINEL_PORT MASTER_NAME]
+
+With --sentinel the adapter is a client of a Sentinel-managed group, as
+Jepsen's 2013 clients were: before each command it asks the Sentinel on its
+own node which node is the primary, and sends the command there. A client
+bound to a node cut off with the old primary keeps writing to it; that is
+the point of the scenario.
+
+With --ready it answers nothing on stdin: it exits 0 once the node serves
+(and, with --sentinel, once its Sentinel sees a primary and a quorum), 1
+otherwise; the system file's ready.command. With --primary it prints the
+address of the primary its node's Sentinel names, for the file's
+leader.command.
+
 Python's standard library only, so the lab's host needs nothing installed
 beyond python3. What each answer means for the history:
 
@@ -15,7 +29,6 @@ import json
 import socket
 import sys
 
-HOST, PORT = sys.argv[1], int(sys.argv[2])
 TIMEOUT = 5.0
 
 # CAS as one script, so the compare and the set are atomic. ARGV[1] is "1"
@@ -41,12 +54,13 @@ class Unknown(Exception):
 
 
 class Conn:
-    def __init__(self):
+    def __init__(self, host, port):
+        self.host, self.port = host, port
         self.sock = None
         self.buf = b""
 
     def connect(self):
-        s = socket.create_connection((HOST, PORT), timeout=TIMEOUT)
+        s = socket.create_connection((self.host, self.port), timeout=TIMEOUT)
         s.settimeout(TIMEOUT)
         self.sock, self.buf = s, b""
 
@@ -99,7 +113,7 @@ class Conn:
             try:
                 self.connect()
             except OSError as e:
-                raise Refused("cannot connect to %s:%d: %s" % (HOST, PORT, e))
+                raise Refused("cannot connect to %s:%d: %s" % (self.host, self.port, e))
         out = b"*%d\r\n" % len(args)
         for a in args:
             a = str(a).encode()
@@ -117,10 +131,45 @@ class Conn:
             raise
 
 
-def handle(conn, req):
+class Direct:
+    """Sends every command to one node."""
+
+    def __init__(self, host, port):
+        self.conn = Conn(host, port)
+
+    def primary(self):
+        return self.conn
+
+
+class ViaSentinel:
+    """Asks the node's own Sentinel for the primary before each command. A
+    Sentinel that cannot be asked refuses the command: nothing was sent."""
+
+    def __init__(self, host, port, name):
+        self.sentinel = Conn(host, port)
+        self.name = name
+        self.conns = {}
+
+    def primary(self):
+        try:
+            addr = self.sentinel.call("SENTINEL", "get-master-addr-by-name", self.name)
+        except Unknown as e:
+            raise Refused("sentinel did not answer: %s" % e)
+        if not addr:
+            raise Refused("sentinel knows no primary for %r" % self.name)
+        key = (addr[0], int(addr[1]))
+        if key not in self.conns:
+            for c in self.conns.values():
+                c.close()
+            self.conns = {key: Conn(*key)}
+        return self.conns[key]
+
+
+def handle(target, req):
     f, key, value = req.get("f"), req.get("key"), req.get("value")
     if f == "ping":
         return None  # the lab asks once, when it starts the adapter
+    conn = target.primary()
     if f == "read":
         return conn.call("GET", key)
     if f == "write":
@@ -138,8 +187,43 @@ def handle(conn, req):
     raise Refused("this adapter does not serve %r" % f)
 
 
+def ready(host, port, sentinel):
+    """Exit status 0 when the node (and its Sentinel) serve."""
+    try:
+        if Conn(host, port).call("PING") != "PONG":
+            return 1
+        if sentinel:
+            s = Conn(host, sentinel[0])
+            if not s.call("SENTINEL", "get-master-addr-by-name", sentinel[1]):
+                return 1
+            s.call("SENTINEL", "ckquorum", sentinel[1])
+    except (Refused, Unknown, OSError) as e:
+        sys.stderr.write("not ready: %s\n" % e)
+        return 1
+    return 0
+
+
 def main():
-    conn = Conn()
+    args = sys.argv[1:]
+    check, primary = "--ready" in args, "--primary" in args
+    args = [a for a in args if a not in ("--ready", "--primary")]
+    sentinel = None
+    if "--sentinel" in args:
+        i = args.index("--sentinel")
+        sentinel = (int(args[i + 1]), args[i + 2])
+        args = args[:i] + args[i + 3:]
+    host, port = args[0], int(args[1])
+    if check:
+        sys.exit(ready(host, port, sentinel))
+    if primary:
+        try:
+            c = ViaSentinel(host, sentinel[0], sentinel[1]).primary() if sentinel else Conn(host, port)
+        except (Refused, Unknown, OSError) as e:
+            sys.stderr.write("no primary: %s\n" % e)
+            sys.exit(1)
+        print("%s:%d" % (c.host, c.port))
+        sys.exit(0)
+    conn = ViaSentinel(host, sentinel[0], sentinel[1]) if sentinel else Direct(host, port)
     for line in sys.stdin:
         try:
             req = json.loads(line)
