@@ -1,0 +1,202 @@
+package faultfs
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+)
+
+// Writes never fsynced are gone after a power loss: overwritten and
+// appended bytes of an old file, a new file, a new directory.
+func TestPowerLossDropsUnsyncedWrites(t *testing.T) {
+	const old = "durable content, written before the mount\n"
+	f, backing, mnt := mountT(t, Options{}, func(b string) {
+		writeFile(t, filepath.Join(b, "a"), old)
+		writeFile(t, filepath.Join(b, "sub", "b"), old)
+	})
+
+	w, err := os.OpenFile(filepath.Join(mnt, "a"), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.WriteAt([]byte("OVERWRITTEN"), 3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.WriteAt([]byte(" and appended"), int64(len(old))); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if err := os.Truncate(filepath.Join(mnt, "sub", "b"), 5); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(mnt, "new"), "never fsynced")
+	if err := os.Mkdir(filepath.Join(mnt, "newdir"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(mnt, "newdir", "inner"), "x")
+	if got := readFile(t, filepath.Join(backing, "a")); got == old {
+		t.Fatal("the write did not reach the backing file")
+	}
+
+	r := powerLoss(t, f)
+	wantContent(t, backing, mnt, "a", old)
+	wantContent(t, backing, mnt, "sub/b", old)
+	wantGone(t, backing, mnt, "new")
+	wantGone(t, backing, mnt, "newdir")
+
+	var paths []string
+	for _, l := range r.Files {
+		paths = append(paths, l.Path)
+		if l.Path == "a" && (l.Writes != 2 || l.Bytes != int64(len("OVERWRITTEN")+len(" and appended")) || l.SizeAfter != int64(len(old))) {
+			t.Errorf("report of a: %+v", l)
+		}
+	}
+	for _, want := range []string{"a", "sub/b", "new", "newdir/inner"} {
+		if !slices.Contains(paths, want) {
+			t.Errorf("report lists files %v, want %s among them", paths, want)
+		}
+	}
+	var names []string
+	for _, l := range r.Names {
+		names = append(names, l.Op+" "+l.Path)
+	}
+	if !slices.Equal(names, []string{"create newdir/inner", "mkdir newdir", "create new"}) {
+		t.Errorf("names undone: %q", names)
+	}
+
+	// Nothing left to drop.
+	if r2 := powerLoss(t, f); !r2.Empty() {
+		t.Errorf("a second power loss dropped %v", r2)
+	}
+}
+
+// What was fsynced stays: data by the file's fsync, names by their
+// directory's fsync or (by default) by the new file's own fsync.
+func TestFsyncKeepsWrites(t *testing.T) {
+	for _, strict := range []bool{false, true} {
+		name := "default"
+		if strict {
+			name = "StrictDirSync"
+		}
+		t.Run(name, func(t *testing.T) {
+			f, backing, mnt := mountT(t, Options{StrictDirSync: strict}, func(b string) {
+				writeFile(t, filepath.Join(b, "old"), "v1")
+				os.Mkdir(filepath.Join(b, "d"), 0o755)
+			})
+			writeSync(t, filepath.Join(mnt, "old"), "v2, fsynced")
+			// made, fsynced, directory fsynced: all stays
+			writeSync(t, filepath.Join(mnt, "d", "both"), "both fsynced")
+			syncDir(t, filepath.Join(mnt, "d"))
+			// made, only the directory fsynced: the name stays, the data not
+			writeFile(t, filepath.Join(mnt, "d", "dironly"), "data never fsynced")
+			syncDir(t, filepath.Join(mnt, "d"))
+			// made and fsynced, directory not: depends on the rule
+			writeSync(t, filepath.Join(mnt, "fileonly"), "file fsynced")
+			// a durable file changed again after its fsync
+			writeSync(t, filepath.Join(mnt, "twice"), "first")
+			syncDir(t, mnt)
+			writeFile(t, filepath.Join(mnt, "twice"), "second, not fsynced")
+
+			powerLoss(t, f)
+			wantContent(t, backing, mnt, "old", "v2, fsynced")
+			wantContent(t, backing, mnt, "d/both", "both fsynced")
+			wantContent(t, backing, mnt, "d/dironly", "")
+			wantContent(t, backing, mnt, "twice", "first")
+			// "fileonly" was made before "twice", whose directory fsync
+			// committed every earlier change: it stays under either rule. A
+			// file made after the last directory fsync shows the difference.
+			wantContent(t, backing, mnt, "fileonly", "file fsynced")
+
+			writeSync(t, filepath.Join(mnt, "late"), "fsynced, directory not")
+			powerLoss(t, f)
+			if strict {
+				wantGone(t, backing, mnt, "late")
+			} else {
+				wantContent(t, backing, mnt, "late", "fsynced, directory not")
+			}
+		})
+	}
+}
+
+// Renames, unlinks and rmdirs not made durable are undone; the replaced
+// file of an atomic replace comes back.
+func TestRenameDurability(t *testing.T) {
+	f, backing, mnt := mountT(t, Options{}, func(b string) {
+		writeFile(t, filepath.Join(b, "cfg"), "v1")
+		writeFile(t, filepath.Join(b, "x"), "x survives an undurable unlink")
+		writeFile(t, filepath.Join(b, "y"), "y is gone for good")
+		os.MkdirAll(filepath.Join(b, "emptydir"), 0o750)
+		os.MkdirAll(filepath.Join(b, "from"), 0o755)
+		os.MkdirAll(filepath.Join(b, "to"), 0o755)
+		writeFile(t, filepath.Join(b, "from", "moved"), "moved")
+	})
+
+	// The atomic replace, without the directory fsync: undone, and the
+	// temporary file (made durable by its own fsync) is back.
+	writeSync(t, filepath.Join(mnt, "cfg.tmp"), "v2")
+	if err := os.Rename(filepath.Join(mnt, "cfg.tmp"), filepath.Join(mnt, "cfg")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(mnt, "x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(mnt, "emptydir")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(mnt, "from", "moved"), filepath.Join(mnt, "to", "moved")); err != nil {
+		t.Fatal(err)
+	}
+	wantContent(t, backing, mnt, "cfg", "v2")
+	wantGone(t, backing, mnt, "x")
+
+	// The trash is not visible through the mount.
+	ents, err := os.ReadDir(mnt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if e.Name() == trashName {
+			t.Errorf("%s is listed through the mount", trashName)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(mnt, trashName)); !os.IsNotExist(err) {
+		t.Errorf("stat of the trash through the mount: %v", err)
+	}
+
+	powerLoss(t, f)
+	wantContent(t, backing, mnt, "cfg", "v1")
+	wantContent(t, backing, mnt, "cfg.tmp", "v2")
+	wantContent(t, backing, mnt, "x", "x survives an undurable unlink")
+	wantContent(t, backing, mnt, "from/moved", "moved")
+	wantGone(t, backing, mnt, "to/moved")
+	if st, err := os.Stat(filepath.Join(backing, "emptydir")); err != nil || !st.IsDir() || st.Mode().Perm() != 0o750 {
+		t.Errorf("emptydir after the power loss: %v, %v", st, err)
+	}
+
+	// With the directory fsync, the replace and the unlink stay.
+	if err := os.Rename(filepath.Join(mnt, "cfg.tmp"), filepath.Join(mnt, "cfg")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(mnt, "y")); err != nil {
+		t.Fatal(err)
+	}
+	syncDir(t, mnt)
+	// A cross-directory rename is durable when either directory is synced.
+	if err := os.Rename(filepath.Join(mnt, "from", "moved"), filepath.Join(mnt, "to", "moved")); err != nil {
+		t.Fatal(err)
+	}
+	syncDir(t, filepath.Join(mnt, "to"))
+	powerLoss(t, f)
+	wantContent(t, backing, mnt, "cfg", "v2")
+	wantGone(t, backing, mnt, "cfg.tmp")
+	wantGone(t, backing, mnt, "y")
+	wantContent(t, backing, mnt, "to/moved", "moved")
+	wantGone(t, backing, mnt, "from/moved")
+
+	// The trash holds nothing once everything is durable.
+	left, err := os.ReadDir(filepath.Join(backing, trashName))
+	if err != nil || len(left) != 0 {
+		t.Errorf("trash after the power loss: %v, %v", left, err)
+	}
+}
