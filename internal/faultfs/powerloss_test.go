@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // Writes never fsynced are gone after a power loss: overwritten and
@@ -130,6 +132,8 @@ func TestRenameDurability(t *testing.T) {
 		os.MkdirAll(filepath.Join(b, "from"), 0o755)
 		os.MkdirAll(filepath.Join(b, "to"), 0o755)
 		writeFile(t, filepath.Join(b, "from", "moved"), "moved")
+		writeFile(t, filepath.Join(b, "full", "inside"), "inside")
+		os.MkdirAll(filepath.Join(b, "hollow"), 0o711)
 	})
 
 	// The atomic replace, without the directory fsync: undone, and the
@@ -147,8 +151,13 @@ func TestRenameDurability(t *testing.T) {
 	if err := os.Rename(filepath.Join(mnt, "from", "moved"), filepath.Join(mnt, "to", "moved")); err != nil {
 		t.Fatal(err)
 	}
+	// A directory renamed over an empty one (os.Rename refuses to try).
+	if err := unix.Rename(filepath.Join(mnt, "full"), filepath.Join(mnt, "hollow")); err != nil {
+		t.Fatal(err)
+	}
 	wantContent(t, backing, mnt, "cfg", "v2")
 	wantGone(t, backing, mnt, "x")
+	wantContent(t, backing, mnt, "hollow/inside", "inside")
 
 	// The trash is not visible through the mount.
 	ents, err := os.ReadDir(mnt)
@@ -170,9 +179,13 @@ func TestRenameDurability(t *testing.T) {
 	wantContent(t, backing, mnt, "x", "x survives an undurable unlink")
 	wantContent(t, backing, mnt, "from/moved", "moved")
 	wantGone(t, backing, mnt, "to/moved")
-	if st, err := os.Stat(filepath.Join(backing, "emptydir")); err != nil || !st.IsDir() || st.Mode().Perm() != 0o750 {
-		t.Errorf("emptydir after the power loss: %v, %v", st, err)
+	for dir, mode := range map[string]os.FileMode{"emptydir": 0o750, "hollow": 0o711} {
+		if st, err := os.Stat(filepath.Join(backing, dir)); err != nil || !st.IsDir() || st.Mode().Perm() != mode {
+			t.Errorf("%s after the power loss: %v, %v", dir, st, err)
+		}
 	}
+	wantContent(t, backing, mnt, "full/inside", "inside")
+	wantGone(t, backing, mnt, "hollow/inside")
 
 	// With the directory fsync, the replace and the unlink stay.
 	if err := os.Rename(filepath.Join(mnt, "cfg.tmp"), filepath.Join(mnt, "cfg")); err != nil {
