@@ -66,8 +66,10 @@
 // backing root, ".faultfs-trash", until its unlink is durable (the disk
 // space stays taken until then), and a rename over a file keeps a hard
 // link to the replaced one there likewise. Each file open for writing
-// costs one more file descriptor, of the lab's. Names and attributes are
-// looked up again on every access.
+// costs one more file descriptor, of the lab's. The log of name changes
+// not yet durable holds at most 65536 of them: past that, the older half
+// is taken as durable, as a journaling file system's periodic commit would
+// have made it. Names and attributes are looked up again on every access.
 //
 // # What it cannot do
 //

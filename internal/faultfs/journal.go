@@ -54,8 +54,19 @@ func (j *journal) grave() string {
 	return filepath.Join(j.trash, strconv.FormatUint(j.seq, 10))
 }
 
+// maxPending bounds the log. Past it, the older half is taken as durable,
+// as a journaling file system's periodic commit would have made it (ext4
+// commits every five seconds): a node that never fsyncs cannot grow the
+// log, and the trash, without end.
+const maxPending = 1 << 16
+
 // add logs a change just made. j.mu held.
-func (j *journal) add(op nsOp) { j.ops = append(j.ops, op) }
+func (j *journal) add(op nsOp) {
+	j.ops = append(j.ops, op)
+	if len(j.ops) > maxPending {
+		j.commit(maxPending/2 - 1)
+	}
+}
 
 // commitDir makes durable every change up to the last one that changed
 // directory k.

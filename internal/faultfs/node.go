@@ -351,16 +351,17 @@ func (n *node) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn
 	f := n.f
 	f.world.RLock()
 	defer f.world.RUnlock()
-	var st *fileState
-	if h, ok := fh.(*file); ok {
-		st = h.st
+	if h, ok := fh.(*file); ok && h.st != nil {
+		return f.truncating(h.k, "", h.st, int64(sz), func() syscall.Errno {
+			return n.LoopbackNode.Setattr(ctx, fh, in, out)
+		})
 	}
 	p := n.abs("")
 	k, ok := lstatKey(p)
-	if st == nil && !ok {
+	if !ok {
 		return n.LoopbackNode.Setattr(ctx, fh, in, out)
 	}
-	return f.truncating(k, p, st, int64(sz), func() syscall.Errno {
+	return f.truncating(k, p, nil, int64(sz), func() syscall.Errno {
 		return n.LoopbackNode.Setattr(ctx, fh, in, out)
 	})
 }

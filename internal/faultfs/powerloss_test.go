@@ -1,9 +1,14 @@
 package faultfs
 
 import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -211,5 +216,135 @@ func TestRenameDurability(t *testing.T) {
 	left, err := os.ReadDir(filepath.Join(backing, trashName))
 	if err != nil || len(left) != 0 {
 		t.Errorf("trash after the power loss: %v, %v", left, err)
+	}
+}
+
+// Past MaxMemory, the kept bytes go to the spill file, and come back from
+// it; runs of zeros (preallocated space) cost no memory.
+func TestPowerLossSpillAndZeros(t *testing.T) {
+	random := make([]byte, 256<<10)
+	for i := range random {
+		random[i] = byte(i*7 + i/251)
+	}
+	f, backing, mnt := mountT(t, Options{MaxMemory: 16 << 10}, func(b string) {
+		writeFile(t, filepath.Join(b, "data"), string(random))
+		// Preallocated: a megabyte of zeros.
+		writeFile(t, filepath.Join(b, "wal"), string(make([]byte, 1<<20)))
+	})
+	over := make([]byte, len(random))
+	for i := range over {
+		over[i] = 0xAA
+	}
+	for _, name := range []string{"data", "wal"} {
+		w, err := os.OpenFile(filepath.Join(mnt, name), os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// In pieces, out of order, overlapping.
+		for _, off := range []int{100 << 10, 0, 50 << 10, 200 << 10, 120 << 10} {
+			if _, err := w.WriteAt(over[off:min(off+64<<10, len(over))], int64(off)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		w.Close()
+	}
+	f.data.mu.Lock()
+	mem, spilled := f.data.mem, f.data.spillLive
+	var states []*fileState
+	for _, st := range f.data.files {
+		states = append(states, st)
+	}
+	f.data.mu.Unlock()
+	if mem > 16<<10 {
+		t.Errorf("%d bytes kept in memory, over the cap", mem)
+	}
+	if spilled == 0 {
+		t.Error("nothing spilled")
+	}
+	for _, st := range states {
+		st.mu.Lock()
+		for _, c := range st.chunks {
+			if c.off >= int64(len(random)) || (st.durable == 1<<20 && !c.zero) {
+				t.Errorf("chunk %+v of a file of %d bytes", c, st.durable)
+			}
+		}
+		st.mu.Unlock()
+	}
+
+	powerLoss(t, f)
+	wantContent(t, backing, mnt, "data", string(random))
+	wantContent(t, backing, mnt, "wal", string(make([]byte, 1<<20)))
+	f.data.mu.Lock()
+	defer f.data.mu.Unlock()
+	if f.data.mem != 0 || f.data.spillLive != 0 || f.data.spillEnd != 0 {
+		t.Errorf("after the power loss: %d bytes in memory, %d spilled (end %d)", f.data.mem, f.data.spillLive, f.data.spillEnd)
+	}
+}
+
+// Writers at work on several files at once, each fsyncing now and then:
+// after the power loss every file holds what it held at its last fsync.
+func TestPowerLossConcurrentWriters(t *testing.T) {
+	const writers, steps = 6, 300
+	f, backing, mnt := mountT(t, Options{}, func(b string) {
+		for i := range writers {
+			writeFile(t, filepath.Join(b, fmt.Sprintf("f%d", i)), strings.Repeat(string(rune('a'+i)), 5000))
+		}
+	})
+	durable := make([][]byte, writers)
+	var wg sync.WaitGroup
+	for i := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rnd := rand.New(rand.NewPCG(uint64(i), 99))
+			name := fmt.Sprintf("f%d", i)
+			model := []byte(strings.Repeat(string(rune('a'+i)), 5000))
+			durable[i] = bytes.Clone(model)
+			w, err := os.OpenFile(filepath.Join(mnt, name), os.O_RDWR, 0)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer w.Close()
+			for range steps {
+				switch rnd.IntN(8) {
+				case 0:
+					if err := w.Sync(); err != nil {
+						t.Error(err)
+						return
+					}
+					durable[i] = bytes.Clone(model)
+				case 1:
+					n := rnd.IntN(len(model) + 1)
+					if err := w.Truncate(int64(n)); err != nil {
+						t.Error(err)
+						return
+					}
+					model = model[:n]
+				default:
+					off := rnd.IntN(len(model) + 100)
+					buf := make([]byte, 1+rnd.IntN(3000))
+					for j := range buf {
+						buf[j] = byte(rnd.UintN(256))
+					}
+					if _, err := w.WriteAt(buf, int64(off)); err != nil {
+						t.Error(err)
+						return
+					}
+					if end := off + len(buf); end > len(model) {
+						model = append(model, make([]byte, end-len(model))...)
+					}
+					copy(model[off:], buf)
+				}
+			}
+			if got := readFile(t, filepath.Join(backing, name)); got != string(model) {
+				t.Errorf("%s: the backing file is not what was written", name)
+			}
+		}()
+	}
+	wg.Wait()
+	powerLoss(t, f)
+	for i := range writers {
+		wantContent(t, backing, mnt, fmt.Sprintf("f%d", i), string(durable[i]))
 	}
 }
