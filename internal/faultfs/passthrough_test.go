@@ -7,6 +7,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -157,6 +158,7 @@ func TestPowerLossOtherChanges(t *testing.T) {
 		writeFile(t, filepath.Join(b, "mapped"), page)
 		writeFile(t, filepath.Join(b, "x"), "X")
 		writeFile(t, filepath.Join(b, "y"), "Y")
+		writeFile(t, filepath.Join(b, "direct"), page)
 	})
 	m := func(rel string) string { return filepath.Join(mnt, rel) }
 
@@ -211,7 +213,21 @@ func TestPowerLossOtherChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// O_DIRECT, with the aligned buffer it needs.
+	if fd, err := unix.Open(m("direct"), unix.O_RDWR|unix.O_DIRECT, 0); err != nil {
+		t.Logf("O_DIRECT open through the mount: %v", err)
+	} else {
+		raw := make([]byte, 2*4096)
+		buf := raw[4096-int(uintptr(unsafe.Pointer(&raw[0]))%4096):][:4096]
+		copy(buf, strings.Repeat("Z", 4096))
+		if _, err := unix.Pwrite(fd, buf, 4096); err != nil {
+			t.Errorf("O_DIRECT write: %v", err)
+		}
+		unix.Close(fd)
+	}
+
 	r := powerLoss(t, f)
+	wantContent(t, backing, mnt, "direct", page)
 	wantContent(t, backing, mnt, "hole", page)
 	wantContent(t, backing, mnt, "copydst", page)
 	wantContent(t, backing, mnt, "mapped", page)
