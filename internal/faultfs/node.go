@@ -371,7 +371,8 @@ func (n *node) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn
 // world lock.
 func (f *FS) truncating(k key, p string, st *fileState, size int64, do func() syscall.Errno) syscall.Errno {
 	if st == nil {
-		st = f.data.acquire(k, f.relOf(p), func() (int, error) { return openPath(p) }, false, nil)
+		st = f.data.acquire(k, f.relOf(p), func() (int, error) { return openPath(p) }, nil)
+		defer f.data.release(st)
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -504,7 +505,7 @@ func (f *FS) wrap(fh fs.FileHandle, inode *fs.Inode, flags uint32, name string) 
 		h.reg = s.Mode&unix.S_IFMT == unix.S_IFREG
 	}
 	if h.reg && flags&syscall.O_ACCMODE != syscall.O_RDONLY {
-		h.st = f.data.acquire(h.k, name, func() (int, error) { return reopen(fd) }, true, inode)
+		h.st = f.data.acquire(h.k, name, func() (int, error) { return reopen(fd) }, inode)
 	}
 	return h
 }

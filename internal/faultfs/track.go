@@ -39,7 +39,7 @@ type fileState struct {
 	k       key
 	fd      int // O_RDWR on the backing inode, ours; -1 when it could not be had
 	fdErr   error
-	handles int       // open handles that point at this state
+	handles int       // holds: open handles, and changes under way
 	name    string    // a path of the file when first seen (for reports)
 	inode   *fs.Inode // for invalidating the kernel's cache; may be stale
 
@@ -68,9 +68,9 @@ func newTracker(backing string, maxMem int64) *tracker {
 }
 
 // acquire returns the state of inode k, making it if needed with an fd
-// from open; hold says whether a handle now points at it (release it with
-// release).
-func (t *tracker) acquire(k key, name string, open func() (int, error), hold bool, inode *fs.Inode) *fileState {
+// from open, and holds it until release, so that it is not forgotten (its
+// fd closed) while in use.
+func (t *tracker) acquire(k key, name string, open func() (int, error), inode *fs.Inode) *fileState {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	st := t.files[k]
@@ -82,25 +82,25 @@ func (t *tracker) acquire(k key, name string, open func() (int, error), hold boo
 		}
 		t.files[k] = st
 	}
-	if hold {
-		st.handles++
-	}
+	st.handles++
 	if inode != nil {
 		st.inode = inode
 	}
 	return st
 }
 
-// release drops a handle's hold; a clean state nobody holds is forgotten.
+// release drops a hold; a clean state nobody holds is forgotten.
 func (t *tracker) release(st *fileState) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	st.handles--
 	t.forgetIfIdle(st)
 }
 
-// forgetIfIdle must be called with t.mu held; st.mu must not be held by
-// someone else mid-change (the caller holds it or knows it is idle).
+// forgetIfIdle forgets st if it is clean and nobody holds it. The caller
+// holds st.mu (which guards dirty), then t.mu (which guards handles).
 func (t *tracker) forgetIfIdle(st *fileState) {
 	if st.handles > 0 || st.dirty || t.files[st.k] != st {
 		return
