@@ -97,7 +97,7 @@
 // # Mounts
 //
 // As root, Mount calls mount(2) itself and needs no package; otherwise it
-// needs fusermount3 or fusermount (Debian's fuse3). Every mount is of type
+// needs a setuid-root fusermount3 or fusermount (Debian's fuse3). Every mount is of type
 // "fuse.lab-faultfs" with source "lab-faultfs:<run id>", so that
 // [Leftovers] finds the lab's own mounts (and only them) after a kill -9,
 // and [UnmountStale] removes one. [Probe] says whether FUSE works here, for

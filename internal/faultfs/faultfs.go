@@ -99,8 +99,8 @@ type FS struct {
 // this process, until Unmount. Both must be existing directories.
 // Everything in backing at mount time counts as durable.
 //
-// As root it mounts with mount(2) directly; otherwise it needs fusermount3
-// or fusermount (Debian's fuse3 package).
+// As root it mounts with mount(2) directly and needs no package; otherwise
+// it needs a setuid-root fusermount3 or fusermount (Debian's fuse3).
 func Mount(ctx context.Context, backing, mountpoint string, opts Options) (*FS, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err

@@ -159,10 +159,8 @@ func Probe(ctx context.Context) error {
 	}
 	unix.Close(fd)
 	if os.Geteuid() != 0 {
-		if _, err := exec.LookPath("fusermount3"); err != nil {
-			if _, err := exec.LookPath("fusermount"); err != nil {
-				return errors.New("not root and no fusermount3 or fusermount: run as root, or install Debian's fuse3 package")
-			}
+		if err := fusermountUsable(); err != nil {
+			return err
 		}
 	}
 	tmp, err := os.MkdirTemp("", "lab-faultfs-probe-")
@@ -208,4 +206,24 @@ func Probe(ctx context.Context) error {
 		return fmt.Errorf("FUSE mounted, but unmounting failed: %v", err)
 	}
 	return nil
+}
+
+// fusermountUsable checks that a non-root process has a fusermount that
+// can mount: on PATH, and setuid root.
+func fusermountUsable() error {
+	for _, bin := range []string{"fusermount3", "fusermount"} {
+		p, err := exec.LookPath(bin)
+		if err != nil {
+			continue
+		}
+		var st unix.Stat_t
+		if err := unix.Stat(p, &st); err != nil {
+			return fmt.Errorf("%s: %v", p, err)
+		}
+		if st.Mode&unix.S_ISUID == 0 || st.Uid != 0 {
+			return fmt.Errorf("not root, and %s is not setuid root, so it cannot mount: run the lab as root (it then mounts by itself), or chmod u+s %s", p, p)
+		}
+		return nil
+	}
+	return errors.New("not root and no fusermount3 or fusermount: run the lab as root (it then mounts by itself), or install Debian's fuse3 package")
 }
