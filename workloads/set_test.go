@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,6 +19,7 @@ import (
 	"github.com/lab-chaos/lab/plugins"
 	"github.com/lab-chaos/lab/scenarios"
 	"github.com/lab-chaos/lab/systems"
+	"github.com/lab-chaos/lab/systems/byo"
 	"github.com/lab-chaos/lab/systems/fake"
 	"github.com/lab-chaos/lab/workloads"
 )
@@ -439,5 +443,96 @@ func TestSetFinalReadsDeadline(t *testing.T) {
 	}
 	if oks["n1"] != 2 || oks["n3"] != 2 || oks["n2"] != 0 || n2Infos == 0 {
 		t.Errorf("ok reads by node %v and %d unknown through n2; want 2 through n1 and n3, none ok but some unknown through n2", oks, n2Infos)
+	}
+}
+
+// systemFile is a system file whose adapter serves the workloads listed
+// (YAML, such as "[register, set]"), with an adapter in sh that answers
+// every add ok and every read-set with ["1","2"].
+const systemFile = `name: toy
+nodes: [1, 3]
+files:
+  debian:
+    packages: [toy]
+    binaries: [/usr/bin/toy]
+command: /usr/bin/toy --listen {{.Addr}}
+ready: {tcp: 7000}
+adapter:
+  command: sh {{.Dir}}/toy.sh {{.Name}}
+  workloads: WORKLOADS
+`
+
+const toyAdapter = `#!/bin/sh
+while read -r line; do
+  id=$(echo "$line" | sed 's/.*"id":\([0-9]*\).*/\1/')
+  case "$line" in
+    *'"f":"read-set"'*) echo "{\"id\":$id,\"type\":\"ok\",\"value\":[\"1\",\"2\"]}" ;;
+    *) echo "{\"id\":$id,\"type\":\"ok\"}" ;;
+  esac
+done
+`
+
+// TestSetOnSystemFiles: a system file serves the set workload when its
+// adapter lists set, alone or with register, and is refused it otherwise;
+// its set clients are adapters that the workload's operations reach.
+// Nothing here starts a node: only the file is read and the adapter run.
+func TestSetOnSystemFiles(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "toy.sh"), []byte(toyAdapter), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		workloads     string
+		register, set bool
+	}{
+		{"[register]", true, false},
+		{"[set]", false, true},
+		{"[register, set]", true, true},
+		{"[set, register]", true, true},
+		{"[queue]", false, false},
+	} {
+		path := filepath.Join(dir, "toy.yaml")
+		if err := os.WriteFile(path, []byte(strings.Replace(systemFile, "WORKLOADS", tt.workloads, 1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		inst, err := byo.System{}.Open(systems.Config{Params: byo.Params{File: path}})
+		if err != nil {
+			t.Fatalf("%s: %v", tt.workloads, err)
+		}
+		if err := (workloads.RegisterWorkload{}).Supports(inst); (err == nil) != tt.register {
+			t.Errorf("%s: the register workload's Supports = %v, want supported=%v", tt.workloads, err, tt.register)
+		}
+		err = workloads.SetWorkload{}.Supports(inst)
+		if (err == nil) != tt.set {
+			t.Errorf("%s: the set workload's Supports = %v, want supported=%v", tt.workloads, err, tt.set)
+		}
+		if systems.NameOf(byo.System{}, inst) != "toy" {
+			t.Errorf("%s: the instance is called %q, want the file's name toy", tt.workloads, systems.NameOf(byo.System{}, inst))
+		}
+		if !tt.set {
+			if err == nil || !strings.Contains(err.Error(), "the set workload needs a system with sets") {
+				t.Errorf("%s: refusal %v, want the set workload's", tt.workloads, err)
+			}
+			continue
+		}
+		sets, ok := inst.(systems.Sets)
+		if !ok {
+			continue // reported above
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		c, err := sets.SetClient(ctx, systems.Peer{Name: "n1", Addr: netip.MustParseAddr("10.0.0.1")})
+		if err != nil {
+			cancel()
+			t.Fatalf("%s: SetClient: %v", tt.workloads, err)
+		}
+		if err := c.Add(ctx, "0", "7"); err != nil {
+			t.Errorf("%s: Add through the adapter: %v", tt.workloads, err)
+		}
+		got, err := c.ReadSet(ctx, "0")
+		if err != nil || !slices.Equal(got, []string{"1", "2"}) {
+			t.Errorf("%s: ReadSet through the adapter = %q, %v; want [1 2]", tt.workloads, got, err)
+		}
+		c.Close()
+		cancel()
 	}
 }
