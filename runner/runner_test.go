@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -281,5 +282,159 @@ func TestUnavailableFaultStartsNothing(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(store); len(entries) != 0 {
 		t.Errorf("the store holds %d entries, want none", len(entries))
+	}
+}
+
+// setScenario is scenario's run with the set workload over 2 keys: 5 s at
+// 200 ops/s on 3 nodes, a fifth of them reads, no recovery.
+func (l *lab) setScenario(t *testing.T, mode, faults string) *scenarios.Scenario {
+	t.Helper()
+	src := `name: fake-set
+seed: 7
+runtime: fake
+system: {name: fake, nodes: 3, mode: ` + mode + `}
+workload: {name: set, rate: 200, concurrency: 6, keys: 2, read_fraction: 0.2, timeout: 300ms, final_deadline: 10s}
+time_limit: 5s
+recovery: 0s
+` + faults
+	sc, err := scenarios.Parse([]byte(src), "fake-set.yaml", l.plugins().Vocabulary())
+	if err != nil {
+		t.Fatalf("scenario: %v", err)
+	}
+	return sc
+}
+
+// setFinalReads returns, from a set run's history, what the final reads
+// (the last 6 ok reads: 2 keys through 3 nodes, after every other
+// operation) held per key, and the acknowledged adds as key/element.
+func setFinalReads(t *testing.T, dir string) (held map[string]map[int64]bool, acked []string) {
+	t.Helper()
+	events, _, err := history.ReadFile(filepath.Join(dir, rundir.History))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reads []history.Event
+	for _, e := range events {
+		switch {
+		case e.F == "read" && e.Type == history.OK:
+			reads = append(reads, e)
+		case e.F == "add" && e.Type == history.OK:
+			acked = append(acked, e.Key+"/"+string(e.Value))
+		}
+	}
+	if len(reads) < 6 {
+		t.Fatalf("%d ok reads in the history, want at least the 6 final ones", len(reads))
+	}
+	held = map[string]map[int64]bool{}
+	nodes := map[string]bool{}
+	for _, e := range reads[len(reads)-6:] {
+		nodes[e.Node+"/"+e.Key] = true
+		vals, ok := e.Value.Ints()
+		if !ok {
+			t.Fatalf("final read %+v: not a list of elements", e)
+		}
+		if held[e.Key] == nil {
+			held[e.Key] = map[int64]bool{}
+		}
+		for _, v := range vals {
+			held[e.Key][v] = true
+		}
+	}
+	if len(nodes) != 6 {
+		t.Fatalf("the last 6 ok reads cover %v, want each of 2 keys through each of 3 nodes", nodes)
+	}
+	return held, acked
+}
+
+// A set run on the right fake, with n2 killed and restarted under it, is
+// valid: every acknowledged element is in the final reads through every
+// node.
+func TestValidSetRunOnFakes(t *testing.T) {
+	l := newLab()
+	out, err := l.run(context.Background(), t, l.setScenario(t, fakesys.Linearizable, killN2))
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if out.Verdict != checker.Valid || out.Result.Set == nil {
+		t.Fatalf("verdict %s (%s), set account %+v, want valid with one", out.Verdict, out.Result.Reason, out.Result.Set)
+	}
+	held, acked := setFinalReads(t, out.Dir)
+	for _, a := range acked {
+		key, elem, _ := strings.Cut(a, "/")
+		n, _ := strconv.ParseInt(elem, 10, 64)
+		if !held[key][n] {
+			t.Errorf("acknowledged %s is missing from the final reads", a)
+		}
+	}
+	s := out.Result.Set
+	if len(acked) < 300 || s.Acknowledged != len(acked) || s.Stable != len(acked) || len(s.Lost) != 0 {
+		t.Errorf("%d adds acknowledged, set account %+v: want at least 300, every one stable", len(acked), s)
+	}
+	// The kill reached the set clients: adds through n2 were refused
+	// while it was down, and recorded as failed.
+	events, _, err := history.ReadFile(filepath.Join(out.Dir, rundir.History))
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := 0
+	for _, e := range events {
+		if e.F == "add" && e.Type == history.Fail && e.Node == "n2" {
+			refused++
+		}
+	}
+	if refused == 0 {
+		t.Errorf("no add through n2 failed while it was killed")
+	}
+	want := []string{"start n1", "start n2", "start n3", "kill n2 SIGKILL", "start n2", "close"}
+	if got := withoutSaves(l.lines(t)); !slices.Equal(got, want) {
+		t.Errorf("runtime lines %q, want %q", got, want)
+	}
+}
+
+// A set run on the fake that drops every fifth add is invalid, and the
+// lost elements it names are exactly the acknowledged adds the final
+// reads lack.
+func TestLostElementsRunOnFakes(t *testing.T) {
+	l := newLab()
+	out, err := l.run(context.Background(), t, l.setScenario(t, fakesys.LostWrites, ""))
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if out.Verdict != checker.Invalid || out.Result.Set == nil || len(out.Result.Anomalies) == 0 || out.Result.Anomalies[0].Kind != "lost" {
+		t.Fatalf("verdict %s, anomalies %+v, want invalid with lost elements", out.Verdict, out.Result.Anomalies)
+	}
+	held, acked := setFinalReads(t, out.Dir)
+	var want []string
+	for _, a := range acked {
+		key, elem, _ := strings.Cut(a, "/")
+		n, _ := strconv.ParseInt(elem, 10, 64)
+		if !held[key][n] {
+			want = append(want, a)
+		}
+	}
+	if len(want) == 0 {
+		t.Fatalf("none of %d acknowledged adds is missing from the final reads", len(acked))
+	}
+	// The anomaly names the lost elements of the first key, in the order
+	// their adds were invoked.
+	events, _, err := history.ReadFile(filepath.Join(out.Dir, rundir.History))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops, _, _ := history.Pair(events)
+	first := ""
+	for _, op := range ops {
+		if n, _ := op.Input.Int(); op.F == "add" && op.Type == history.OK && op.Key == "0" && !held["0"][n] {
+			first = "0/" + string(op.Input)
+			break
+		}
+	}
+	got := slices.Sorted(slices.Values(out.Result.Set.Lost))
+	slices.Sort(want)
+	if len(want) < len(acked)/6 || !slices.Equal(got, want) {
+		t.Errorf("lost %d: %v\nwant the %d of %d acknowledged adds missing from the final reads: %v", len(got), got, len(want), len(acked), want)
+	}
+	if !strings.Contains(out.Result.Anomalies[0].Summary, "were lost: "+first+",") {
+		t.Errorf("the anomaly says %q, want it to name %s first", out.Result.Anomalies[0].Summary, first)
 	}
 }

@@ -36,7 +36,7 @@ type Workload interface {
 
 // All is every workload the lab knows. Adding one is a file and an entry
 // here.
-var All = []Workload{RegisterWorkload{}, QueueWorkload{}, LeaseWorkload{}, LockWorkload{}}
+var All = []Workload{RegisterWorkload{}, QueueWorkload{}, LeaseWorkload{}, LockWorkload{}, SetWorkload{}}
 
 // Lookup returns the workload named name.
 func Lookup(list []Workload, name string) (Workload, bool) {

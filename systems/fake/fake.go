@@ -113,6 +113,7 @@ func (s System) Open(cfg systems.Config) (systems.Instance, error) {
 		nodes:        map[string]string{},
 		store:        map[string]string{},
 		stale:        map[string]string{},
+		sets:         map[string]*set{},
 	}
 	if s.OnOpen != nil {
 		s.OnOpen(inst)
@@ -136,14 +137,18 @@ type Instance struct {
 	nodes map[string]string
 	store map[string]string
 	// stale is the followers' copy of store in stale-reads mode.
-	stale  map[string]string
-	writes int // applied writes and swaps
+	stale map[string]string
+	// sets are the sets by key, beside the registers.
+	sets   map[string]*set
+	writes int // applied writes, swaps and adds
 	puts   int // Write calls served
+	adds   int // Add calls served
 	ops    int // operations served
 }
 
 var (
 	_ systems.Registers = (*Instance)(nil)
+	_ systems.Sets      = (*Instance)(nil)
 	_ systems.Leaders   = (*Instance)(nil)
 )
 
@@ -325,7 +330,7 @@ func (i *Instance) serve(ctx context.Context, node string, op func()) error {
 	return nil
 }
 
-// applied counts a write or swap that changed the store, and refreshes
+// applied counts a write, swap or add that changed the store, and refreshes
 // the followers' copy every staleEvery of them; i.mu is held.
 func (i *Instance) applied() {
 	i.writes++
@@ -398,10 +403,81 @@ func (c *client) Close() error {
 	return nil
 }
 
+// set is one key's set: its elements in the order they were added, and
+// which it holds.
+type set struct {
+	order []string
+	has   map[string]bool
+}
+
+// SetClient binds a set client to node. Sets live under the same lock as
+// the registers and follow the same node states; in lost-writes mode every
+// lostEvery-th add (all nodes together) is acknowledged but never applied.
+// Stale reads are the registers' anomaly only: a set is read from the one
+// store through every node.
+func (i *Instance) SetClient(ctx context.Context, node systems.Peer) (systems.SetClient, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	i.mu.Lock()
+	i.know(node.Name)
+	i.mu.Unlock()
+	return &setClient{i: i, node: node.Name}, nil
+}
+
+type setClient struct {
+	i    *Instance
+	node string
+	done atomic.Bool
+}
+
+var _ systems.SetClient = (*setClient)(nil)
+
+func (c *setClient) Add(ctx context.Context, key, element string) error {
+	if c.done.Load() {
+		return errClosed
+	}
+	return c.i.serve(ctx, c.node, func() {
+		c.i.adds++
+		if c.i.mode == LostWrites && c.i.adds%lostEvery == 0 {
+			return
+		}
+		s := c.i.sets[key]
+		if s == nil {
+			s = &set{has: map[string]bool{}}
+			c.i.sets[key] = s
+		}
+		if s.has[element] {
+			return
+		}
+		s.has[element] = true
+		s.order = append(s.order, element)
+		c.i.applied()
+	})
+}
+
+func (c *setClient) ReadSet(ctx context.Context, key string) ([]string, error) {
+	if c.done.Load() {
+		return nil, errClosed
+	}
+	var out []string
+	err := c.i.serve(ctx, c.node, func() {
+		if s := c.i.sets[key]; s != nil {
+			out = slices.Clone(s.order)
+		}
+	})
+	return out, err
+}
+
+func (c *setClient) Close() error {
+	c.done.Store(true)
+	return nil
+}
+
 var _ systems.Revisions = (*Instance)(nil)
 
-// RevisionReader tells, through node, how many writes and swaps the store
-// has applied: the fake's revision, which never goes backwards. A node
+// RevisionReader tells, through node, how many writes, swaps and adds the
+// store has applied: the fake's revision, which never goes backwards. A node
 // that is down refuses, as a killed process would.
 func (i *Instance) RevisionReader(ctx context.Context, node systems.Peer) (systems.RevisionReader, error) {
 	return &revisions{i: i, node: node.Name}, nil

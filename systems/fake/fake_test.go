@@ -145,6 +145,69 @@ func TestLostWrites(t *testing.T) {
 	}
 }
 
+func setClient(t *testing.T, inst *fake.Instance, node string) systems.SetClient {
+	t.Helper()
+	c, err := inst.SetClient(context.Background(), systems.Peer{Name: node})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func readSet(t *testing.T, c systems.SetClient, key string) string {
+	t.Helper()
+	v, err := c.ReadSet(context.Background(), key)
+	if err != nil {
+		t.Fatalf("ReadSet(%s): %v", key, err)
+	}
+	return strings.Join(v, " ")
+}
+
+// TestSets: an element added through one node is read through every
+// node, once however often it is added, and only in its own key's set;
+// in lost-writes mode every fifth add is acknowledged and never applied,
+// and stale-reads leaves sets alone.
+func TestSets(t *testing.T) {
+	ctx := context.Background()
+	for _, tt := range []struct{ mode, want string }{
+		{fake.Linearizable, "1 2 3 4 5 6 7 8 9 10"},
+		{fake.StaleReads, "1 2 3 4 5 6 7 8 9 10"},
+		{fake.LostWrites, "1 2 3 4 6 7 8 9"},
+	} {
+		t.Run(tt.mode, func(t *testing.T) {
+			inst := open(t, fake.System{}, tt.mode)
+			n1, n2 := setClient(t, inst, "n1"), setClient(t, inst, "n2")
+			if got := readSet(t, n2, "a"); got != "" {
+				t.Errorf("ReadSet(a) of an empty store=%q", got)
+			}
+			for i := 1; i <= 10; i++ {
+				if err := n1.Add(ctx, "a", fmt.Sprint(i)); err != nil {
+					t.Fatalf("Add(a, %d): %v", i, err)
+				}
+			}
+			for _, c := range []systems.SetClient{n1, n2} {
+				if got := readSet(t, c, "a"); got != tt.want {
+					t.Errorf("ReadSet(a)=%q, want %q", got, tt.want)
+				}
+			}
+			if got := readSet(t, n1, "b"); got != "" {
+				t.Errorf("ReadSet(b), a key nothing was added to=%q", got)
+			}
+			// The 11th add is applied in every mode; adding it again (the
+			// 12th) changes nothing.
+			for range 2 {
+				if err := n2.Add(ctx, "a", "11"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := readSet(t, n1, "a"); got != tt.want+" 11" {
+				t.Errorf("ReadSet(a) after adding 11 twice=%q, want %q", got, tt.want+" 11")
+			}
+		})
+	}
+}
+
 func TestDownNode(t *testing.T) {
 	ctx := context.Background()
 	for _, state := range []string{"killed", "stopped"} {
@@ -162,12 +225,22 @@ func TestDownNode(t *testing.T) {
 			if _, err := c.CAS(ctx, "k", "", false, "1"); !systems.IsDefinite(err) {
 				t.Errorf("CAS through a %s node: %v, want definite", state, err)
 			}
+			sc := setClient(t, inst, "n2")
+			if err := sc.Add(ctx, "s", "1"); !systems.IsDefinite(err) {
+				t.Errorf("Add through a %s node: %v, want definite", state, err)
+			}
+			if _, err := sc.ReadSet(ctx, "s"); !systems.IsDefinite(err) {
+				t.Errorf("ReadSet through a %s node: %v, want definite", state, err)
+			}
 			if err := inst.Ready(ctx, systems.Peer{Name: "n2"}); err == nil {
 				t.Errorf("Ready(n2) of a %s node is nil", state)
 			}
 			inst.NodeState("n2", "running")
 			if got := read(t, c, "k"); got != "<none>" {
 				t.Errorf("Read(k) after the refused write=%q, want <none>", got)
+			}
+			if got := readSet(t, sc, "s"); got != "" {
+				t.Errorf("ReadSet(s) after the refused add=%q, want none", got)
 			}
 			if err := inst.Ready(ctx, systems.Peer{Name: "n2"}); err != nil {
 				t.Errorf("Ready(n2) once running: %v", err)
