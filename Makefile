@@ -29,10 +29,12 @@ lint:
 	$(GO) vet ./...
 
 # Benchmarks: the harness on the fake system (recorded operations per
-# second), the checker against porcupine alone (long), then the time each
-# fault takes to apply and to heal (root and Docker needed).
+# second), etcd through the example adapter against the Go client (one
+# member on loopback), the checker against porcupine alone (long), then the
+# time each fault takes to apply and to heal (root and Docker needed).
 bench:
 	$(GO) test -run '^$$' -bench Harness -benchtime 3x -timeout 10m ./workloads/
+	$(GO) test -run '^$$' -bench . -benchtime 2000x -count 3 -timeout 10m ./examples/etcd-adapter/
 	$(GO) test -run '^$$' -bench . -benchtime 1x -benchmem -timeout 60m ./checker/
 	$(GO) test -run '^$$' -bench . -benchtime 20x -timeout 20m ./nemesis/ ./runtime/docker/
 
