@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -52,6 +53,50 @@ func TestRedisSingleScenarioIsValid(t *testing.T) {
 	}
 	if !strings.Contains(string(report), "against redis 5:7.0.15") {
 		t.Errorf("the report does not name the Debian package's version:\n%.2000s", report)
+	}
+}
+
+// TestRedisSentinelPartitionLosesWrites keeps Jepsen's 2013 Redis finding
+// as a test: a primary cut off with a minority goes on acknowledging adds
+// that the Sentinels' failover throws away. The run must be invalid, with
+// acknowledged elements named as lost, on every run.
+func TestRedisSentinelPartitionLosesWrites(t *testing.T) {
+	labtest.Docker(t)
+	labtest.Root(t)
+	store := t.TempDir()
+	start := time.Now()
+	code, stdout, stderr := runLab(t, "run", "../../scenarios/redis-sentinel-partition.yaml", "--store", store)
+	t.Logf("lab run took %s\n%s", time.Since(start).Round(time.Second), stdout)
+	if code != ExitInvalid {
+		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, ExitInvalid, stdout, stderr)
+	}
+	dir, err := filepath.EvalSymlinks(filepath.Join(store, "latest"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		Set struct {
+			Acknowledged int      `json:"acknowledged"`
+			Lost         []string `json:"lost"`
+		} `json:"set"`
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Set.Lost) == 0 {
+		t.Fatalf("no lost elements in results.json: %.1000s", data)
+	}
+	t.Logf("%d of %d acknowledged adds lost", len(res.Set.Lost), res.Set.Acknowledged)
+	report, err := os.ReadFile(filepath.Join(dir, "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(report), "were lost: "+res.Set.Lost[0]) {
+		t.Errorf("the report does not name the lost elements:\n%.3000s", report)
 	}
 }
 

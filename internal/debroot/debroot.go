@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -144,75 +145,109 @@ var (
 // beyond the first level (perl for adduser, say) are left out: the root
 // keeps only what the binaries load.
 func closure(ctx context.Context, named []string) ([]pkg, error) {
-	seen := map[string]bool{}
-	var out []pkg
-	type item struct {
-		name  string
-		depth int
-	}
-	queue := []item{}
 	for _, n := range named {
 		if !nameRE.MatchString(n) {
 			return nil, fmt.Errorf("package %q: not a Debian package name", n)
 		}
-		queue = append(queue, item{n, 0})
 	}
-	for len(queue) > 0 {
-		it := queue[0]
-		queue = queue[1:]
-		if seen[it.name] {
-			continue
-		}
-		seen[it.name] = true
-		version, deps, err := show(ctx, it.name)
-		if err != nil {
-			if it.depth == 0 {
-				return nil, err
+	seen := map[string]bool{}
+	var out []pkg
+	// Level by level, one apt-cache call a level: each call costs half a
+	// second here whatever it asks, and a root has three levels or so.
+	level := slices.Clone(named)
+	for depth := 0; len(level) > 0; depth++ {
+		var ask []string
+		for _, n := range level {
+			if !seen[n] {
+				seen[n] = true
+				ask = append(ask, n)
 			}
-			// A virtual package or one of another architecture among the
-			// dependencies: the ELF check below finds any library missing.
-			continue
 		}
-		out = append(out, pkg{it.name, version})
-		for _, d := range deps {
-			if it.depth == 0 || strings.HasPrefix(d, "lib") {
-				queue = append(queue, item{d, it.depth + 1})
+		if len(ask) == 0 {
+			break
+		}
+		found, err := showAll(ctx, ask)
+		if err != nil {
+			return nil, err
+		}
+		level = nil
+		for _, n := range ask {
+			st, ok := found[n]
+			if !ok {
+				if depth == 0 {
+					return nil, fmt.Errorf("package %s: not known to apt (apt-cache show)", n)
+				}
+				// A virtual package or one of another architecture among
+				// the dependencies: the ELF check finds any library missing.
+				continue
+			}
+			out = append(out, pkg{n, st.version})
+			for _, d := range st.deps {
+				if depth == 0 || strings.HasPrefix(d, "lib") {
+					level = append(level, d)
+				}
 			}
 		}
 	}
 	return out, nil
 }
 
-// show is apt-cache's candidate version of name and the names of its
-// Depends and Pre-Depends (the first of each set of alternatives).
-func show(ctx context.Context, name string) (string, []string, error) {
-	b, err := run(ctx, "", "apt-cache", "show", "--no-all-versions", name)
-	if (err != nil || len(bytes.TrimSpace(b)) == 0) && !updatedOnce {
+type stanza struct {
+	version string
+	deps    []string
+}
+
+// showAll is apt-cache's candidate version of each of names and the names
+// of its Depends and Pre-Depends (the first of each set of alternatives).
+// Names apt does not know are absent from the map; apt's lists are
+// updated once if none of the names is known.
+func showAll(ctx context.Context, names []string) (map[string]stanza, error) {
+	args := append([]string{"show", "--no-all-versions"}, names...)
+	b, err := run(ctx, "", "apt-cache", args...)
+	found := parseStanzas(b)
+	if len(found) == 0 && !updatedOnce {
 		updatedOnce = true
 		if ub, uerr := run(ctx, "", "apt-get", "update"); uerr != nil {
-			return "", nil, fmt.Errorf("apt-get update: %v: %s", uerr, tail(ub))
+			return nil, fmt.Errorf("apt-get update: %v: %s", uerr, tail(ub))
 		}
-		b, err = run(ctx, "", "apt-cache", "show", "--no-all-versions", name)
+		b, err = run(ctx, "", "apt-cache", args...)
+		found = parseStanzas(b)
 	}
-	if err != nil || len(bytes.TrimSpace(b)) == 0 {
-		return "", nil, fmt.Errorf("package %s: not known to apt (apt-cache show): %s", name, tail(b))
+	if len(found) == 0 && err != nil {
+		return nil, fmt.Errorf("apt-cache show %s: %v: %s", strings.Join(names, " "), err, tail(b))
 	}
-	var version string
-	var deps []string
+	return found, nil
+}
+
+func parseStanzas(b []byte) map[string]stanza {
+	out := map[string]stanza{}
+	var name string
+	var cur stanza
+	flush := func() {
+		if name != "" && cur.version != "" {
+			if _, dup := out[name]; !dup {
+				out[name] = cur
+			}
+		}
+		name, cur = "", stanza{}
+	}
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		if line == "" && version != "" {
-			break
+		if line == "" {
+			flush()
+			continue
 		}
 		key, val, ok := strings.Cut(line, ": ")
 		if !ok {
 			continue
 		}
 		switch key {
+		case "Package":
+			name = val
 		case "Version":
-			version = val
+			cur.version = val
 		case "Depends", "Pre-Depends":
 			for _, alt := range strings.Split(val, ",") {
 				first, _, _ := strings.Cut(alt, "|")
@@ -222,15 +257,13 @@ func show(ctx context.Context, name string) (string, []string, error) {
 				}
 				first, _, _ = strings.Cut(first, ":")
 				if first != "" {
-					deps = append(deps, first)
+					cur.deps = append(cur.deps, first)
 				}
 			}
 		}
 	}
-	if version == "" {
-		return "", nil, fmt.Errorf("package %s: apt-cache show gave no version", name)
-	}
-	return version, deps, nil
+	flush()
+	return out
 }
 
 // reduce copies from stage to out the binaries (and the targets of their

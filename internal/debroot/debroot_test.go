@@ -64,3 +64,14 @@ func TestUnknownPackageIsNamed(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestParseStanzas reads several packages from one apt-cache answer: the
+// first version of each, the first of each set of alternatives, no
+// architecture qualifiers or version constraints.
+func TestParseStanzas(t *testing.T) {
+	in := "Package: a\nVersion: 1.0\nDepends: libx (>= 2), b | c, d:any\nPre-Depends: e\n\nPackage: libx\nVersion: 2.1\n\nPackage: a\nVersion: 0.9\n"
+	got := parseStanzas([]byte(in))
+	if len(got) != 2 || got["a"].version != "1.0" || strings.Join(got["a"].deps, " ") != "libx b d e" || got["libx"].version != "2.1" {
+		t.Fatalf("parsed %+v", got)
+	}
+}
