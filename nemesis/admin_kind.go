@@ -40,6 +40,17 @@ type AdminParams struct {
 	Behind int64
 }
 
+// MarshalYAML writes the fields the operation takes: behind for a
+// compaction (which has no target), the target for the others.
+func (p AdminParams) MarshalYAML() (any, error) {
+	if p.Target.Target == "" {
+		return struct {
+			Behind int64 `yaml:"behind"`
+		}{p.Behind}, nil
+	}
+	return p.Target, nil
+}
+
 func (p AdminParams) String() string {
 	if p.Behind > 0 {
 		return fmt.Sprintf("%d revisions behind the current one", p.Behind)

@@ -27,7 +27,7 @@ faults: [{kind: kill, target: one, at: 2s, duration: 2s}]
 		t.Errorf("system params = %#v, want sync_interval 250ms", s.System.Params)
 	}
 	q, _ := s.Workload.Params.(workloads.Queue)
-	if q.Consumers != 1 || q.Batch != 5 || q.DrainDeadline != 30*time.Second || !q.ExactlyOnce {
+	if q.Consumers == nil || *q.Consumers != 1 || q.Batch != 5 || time.Duration(q.DrainDeadline) != 30*time.Second || !q.ExactlyOnce {
 		t.Errorf("queue params = %#v", s.Workload.Params)
 	}
 

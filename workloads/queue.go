@@ -26,23 +26,24 @@ var _ Workload = QueueWorkload{}
 type Queue struct {
 	// Consumers is how many of the clients consume; the others publish.
 	// Default: a third of the clients, at least one; 0 publishes only.
-	Consumers int
+	// Nil when the scenario does not say, so that the scenario written
+	// back into the run directory says what the scenario said.
+	Consumers *int `yaml:"consumers,omitempty"`
 	// Batch is the most messages one consume takes; default 10.
-	Batch int
+	Batch int `yaml:"batch"`
 	// DrainDeadline bounds the final drain of each node; default 60s.
-	DrainDeadline time.Duration
+	DrainDeadline scenarios.Duration `yaml:"drain_deadline"`
 	// ExactlyOnce makes a message delivered twice an anomaly; by default
 	// duplicates are counted (JetStream delivers at least once).
-	ExactlyOnce  bool
-	consumersSet bool
+	ExactlyOnce bool `yaml:"exactly_once"`
 }
 
 // consumers is how many clients consume: at least one client always
 // publishes.
 func (q Queue) consumers(concurrency int) int {
 	c := max(1, concurrency/3)
-	if q.consumersSet {
-		c = q.Consumers
+	if q.Consumers != nil {
+		c = *q.Consumers
 	}
 	return max(0, min(c, concurrency-1))
 }
@@ -61,15 +62,15 @@ func (QueueWorkload) Model() string { return "queue" }
 
 // Decode reads consumers, batch, drain_deadline and exactly_once.
 func (QueueWorkload) Decode(f *scenarios.Fields) any {
-	q := Queue{Batch: 10, DrainDeadline: 60 * time.Second}
+	q := Queue{Batch: 10, DrainDeadline: scenarios.Duration(60 * time.Second)}
 	if v, ok := f.Int("consumers", 0, 1000); ok {
-		q.Consumers, q.consumersSet = v, true
+		q.Consumers = &v
 	}
 	if v, ok := f.Int("batch", 1, 1000); ok {
 		q.Batch = v
 	}
 	if v, ok := f.Duration("drain_deadline", time.Second, time.Hour); ok {
-		q.DrainDeadline = time.Duration(v)
+		q.DrainDeadline = scenarios.Duration(v)
 	}
 	if v, ok := f.Bool("exactly_once"); ok {
 		q.ExactlyOnce = v
@@ -297,7 +298,7 @@ func (QueueWorkload) FinalReads(ctx context.Context, env Env, firstProc int64) e
 		return QueueWorkload{}.Supports(env.System)
 	}
 	if q.DrainDeadline <= 0 {
-		q.DrainDeadline = 60 * time.Second
+		q.DrainDeadline = scenarios.Duration(60 * time.Second)
 	}
 	target, _ := env.Carry.Get().(uint64)
 	s := &queueRun{env: env, cfg: q}
@@ -317,7 +318,7 @@ func (QueueWorkload) FinalReads(ctx context.Context, env Env, firstProc int64) e
 }
 
 func (s *queueRun) drain(ctx context.Context, sys systems.Queues, node systems.Peer, proc history.Process, target uint64) {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.DrainDeadline)
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(s.cfg.DrainDeadline))
 	defer cancel()
 	var c systems.QueueClient
 	defer func() {

@@ -57,7 +57,7 @@ type Params struct {
 	// SyncInterval is JetStream's sync_interval: "always" (fsync every
 	// write before acknowledging it), a duration (fsync at that
 	// interval), or empty for the server's default (2 minutes).
-	SyncInterval string
+	SyncInterval string `yaml:"sync_interval,omitempty"`
 }
 
 // Decode reads sync_interval.
