@@ -138,6 +138,14 @@ type Leaders interface {
 	Leader(ctx context.Context, peers []Peer) (string, error)
 }
 
+// Offering is an instance whose client capabilities depend on how it is
+// configured: a system file's adapter serves the workloads the file lists,
+// though every such instance has every client method.
+type Offering interface {
+	// Offers is nil when the instance serves the workload, else why not.
+	Offers(workload string) error
+}
+
 // Packaged is an instance whose nodes run from a file system of their own
 // (a Debian root, a Dockerfile's image) rather than one static binary. A
 // runtime that runs only static binaries refuses it before anything starts.

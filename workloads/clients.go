@@ -28,6 +28,11 @@ func needs[I any](inst systems.Instance, workload, what string) (I, error) {
 	if !ok {
 		return sys, fmt.Errorf("the %s workload needs a system with %s, and %T has none", workload, what, inst)
 	}
+	if o, ok := inst.(systems.Offering); ok {
+		if err := o.Offers(workload); err != nil {
+			return sys, fmt.Errorf("the %s workload: %w", workload, err)
+		}
+	}
 	return sys, nil
 }
 

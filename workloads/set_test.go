@@ -510,7 +510,7 @@ func TestSetOnSystemFiles(t *testing.T) {
 			t.Errorf("%s: the instance is called %q, want the file's name toy", tt.workloads, systems.NameOf(byo.System{}, inst))
 		}
 		if !tt.set {
-			if err == nil || !strings.Contains(err.Error(), "the set workload needs a system with sets") {
+			if err == nil || !strings.Contains(err.Error(), "the set workload: toy's adapter does not serve it") {
 				t.Errorf("%s: refusal %v, want the set workload's", tt.workloads, err)
 			}
 			continue

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/lab-chaos/lab/runtime"
@@ -71,71 +72,56 @@ var (
 	_ systems.SetClient      = (*adapter.Client)(nil)
 )
 
-// registers is a system file whose adapter serves the register workload.
-type registers struct{ *Instance }
+var _ systems.QueueClient = (*adapter.Client)(nil)
 
-var _ systems.Registers = registers{}
+// served is a system file's instance with every client capability an
+// adapter can have; Offers says which of them the file's adapter serves,
+// and the workloads refuse the others before anything starts.
+type served struct{ *Instance }
+
+var (
+	_ systems.Registers = served{}
+	_ systems.Sets      = served{}
+	_ systems.Queues    = served{}
+	_ systems.Offering  = served{}
+)
+
+// Offers is nil for a workload in the file's adapter.workloads.
+func (s served) Offers(workload string) error {
+	if slices.Contains(s.file.Adapter.Workloads, workload) {
+		return nil
+	}
+	return fmt.Errorf("%s's adapter does not serve it (adapter.workloads in %s lists %s)", s.file.Name, s.file.Path, strings.Join(s.file.Adapter.Workloads, ", "))
+}
 
 // RegisterClient starts one adapter bound to node. Reads are as the
 // adapter makes them: the read mode is the adapter's business, and the
 // report names the system file.
-func (r registers) RegisterClient(ctx context.Context, node systems.Peer, _ systems.ReadMode) (systems.RegisterClient, error) {
-	c, err := r.startAdapter(node)
-	if err != nil {
-		return nil, err // not a nil *adapter.Client in a non-nil interface
-	}
-	return c, nil
+func (s served) RegisterClient(ctx context.Context, node systems.Peer, _ systems.ReadMode) (systems.RegisterClient, error) {
+	return client[systems.RegisterClient](s, node)
 }
-
-// sets is a system file whose adapter serves the set workload (add,
-// read-set).
-type sets struct{ *Instance }
-
-var _ systems.Sets = sets{}
 
 // SetClient starts one adapter bound to node.
-func (s sets) SetClient(ctx context.Context, node systems.Peer) (systems.SetClient, error) {
+func (s served) SetClient(ctx context.Context, node systems.Peer) (systems.SetClient, error) {
+	return client[systems.SetClient](s, node)
+}
+
+// QueueClient starts one adapter bound to node.
+func (s served) QueueClient(ctx context.Context, node systems.Peer) (systems.QueueClient, error) {
+	return client[systems.QueueClient](s, node)
+}
+
+// client starts an adapter as the client interface C; on error C's zero
+// value, never a nil *adapter.Client in a non-nil interface.
+func client[C any](s served, node systems.Peer) (C, error) {
 	c, err := s.startAdapter(node)
 	if err != nil {
-		return nil, err // not a nil *adapter.Client in a non-nil interface
+		var none C
+		return none, err
 	}
-	return c, nil
+	return any(c).(C), nil
 }
 
-// registersAndSets is a system file whose adapter serves both. Each
-// capability is a type of its own rather than one type with every method,
-// so that the runner's refusal of a workload the adapter does not declare
-// is a type assertion, as for every other system.
-type registersAndSets struct{ *Instance }
-
-var (
-	_ systems.Registers = registersAndSets{}
-	_ systems.Sets      = registersAndSets{}
-)
-
-// RegisterClient is [registers.RegisterClient].
-func (b registersAndSets) RegisterClient(ctx context.Context, node systems.Peer, m systems.ReadMode) (systems.RegisterClient, error) {
-	return registers{b.Instance}.RegisterClient(ctx, node, m)
-}
-
-// SetClient is [sets.SetClient].
-func (b registersAndSets) SetClient(ctx context.Context, node systems.Peer) (systems.SetClient, error) {
-	return sets{b.Instance}.SetClient(ctx, node)
-}
-
-// serving wraps an instance in the client capabilities its adapter
-// declares, so the runner refuses a workload the adapter does not serve
-// before anything starts.
-func serving(s *Instance) systems.Instance {
-	reg := slices.Contains(s.file.Adapter.Workloads, "register")
-	set := slices.Contains(s.file.Adapter.Workloads, "set")
-	switch {
-	case reg && set:
-		return registersAndSets{s}
-	case reg:
-		return registers{s}
-	case set:
-		return sets{s}
-	}
-	return s
-}
+// serving wraps an instance in the client capabilities an adapter can
+// have; the file's adapter.workloads decides which it offers.
+func serving(s *Instance) systems.Instance { return served{s} }

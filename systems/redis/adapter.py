@@ -28,6 +28,7 @@ beyond python3. What each answer means for the history:
 import json
 import socket
 import sys
+import time
 
 TIMEOUT = 5.0
 
@@ -43,6 +44,27 @@ end
 redis.call('SET', KEYS[1], ARGV[3])
 return 1
 """
+
+
+# The queue is two lists: lab:q:log holds every message published, in
+# order (a message's position is its index plus one), and lab:q:pending the
+# positions no consumer has taken yet. Each script runs atomically.
+PUBLISH = """
+local n = redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('RPUSH', KEYS[2], n)
+return n
+"""
+CONSUME = """
+local out = {}
+for i = 1, tonumber(ARGV[1]) do
+  local n = redis.call('LPOP', KEYS[2])
+  if not n then break end
+  table.insert(out, n)
+  table.insert(out, redis.call('LINDEX', KEYS[1], tonumber(n) - 1))
+end
+return out
+"""
+QLOG, QPENDING = "lab:q:log", "lab:q:pending"
 
 
 class Refused(Exception):
@@ -184,6 +206,23 @@ def handle(target, req):
         return None
     if f == "read-set":
         return conn.call("SMEMBERS", key) or []
+    if f == "publish":
+        return conn.call("EVAL", PUBLISH, 2, QLOG, QPENDING, value)
+    if f == "consume":
+        # Polls until a message comes or the lab's wait is over.
+        deadline = time.monotonic() + value.get("wait_ms", 0) / 1000.0
+        while True:
+            flat = conn.call("EVAL", CONSUME, 2, QLOG, QPENDING, value["max"]) or []
+            if flat or time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
+        return [{"seq": int(flat[i]), "value": flat[i + 1]} for i in range(0, len(flat), 2)]
+    if f == "read-from":
+        start = value["from"] - 1
+        got = conn.call("LRANGE", QLOG, start, start + value["max"] - 1) or []
+        return [{"seq": start + 1 + i, "value": v} for i, v in enumerate(got)]
+    if f == "last":
+        return conn.call("LLEN", QLOG)
     raise Refused("this adapter does not serve %r" % f)
 
 
