@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -182,5 +183,33 @@ func TestNoLockOrLeaseAccount(t *testing.T) {
 		if strings.Contains(html, bad) {
 			t.Errorf("a register run's report.html contains %q", bad)
 		}
+	}
+}
+
+// TestSetAccount: a set run's report has the set account in both formats
+// and names its lost elements, at most maxSetNames of them.
+func TestSetAccount(t *testing.T) {
+	var lost []string
+	for i := 0; i < 60; i++ {
+		lost = append(lost, strconv.Itoa(300+i))
+	}
+	run := &Run{Scenario: "redis-sentinel-partition", Nodes: []string{"n1", "n2"}, Verdict: Invalid,
+		Set: &checker.SetReport{Attempted: 2433, Acknowledged: 2430, Stable: 1556, Lost: lost, Stale: []string{"7", "8"}}}
+	md, html := renderBoth(t, run)
+	wantAll(t, "report.md", md, []string{
+		"### Set account\n\n| | elements |\n|---|---:|\n",
+		"| attempted (adds that did not fail) | 2433 |", "| acknowledged | 2430 |", "| lost | 60 |", "| stale (missing, then present again) | 2 |",
+		"Lost (60): 300, 301, ", ", 349, and 10 more (all in results.json).",
+	})
+	wantNone(t, "report.md", md, []string{"350,", "Lock account", "Queue account"})
+	wantAll(t, "report.html", html, []string{
+		"<h3>Set account</h3>", `<tr><th></th><th>elements</th></tr>`,
+		`<tr><td>lost</td><td class="n">60</td></tr>`, "Lost (60): 300, 301,",
+	})
+	// The other accounts still render through the shared table.
+	_, lockHTML := renderBoth(t, lockRun())
+	wantAll(t, "a lock report.html", lockHTML, []string{"<h3>Lock account</h3>", `<tr><th></th><th>count</th></tr>`})
+	if _, html := renderBoth(t, syntheticRun()); strings.Contains(html, "Set account") {
+		t.Error("a register run's report has a set account")
 	}
 }

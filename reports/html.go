@@ -10,7 +10,7 @@ import (
 // fetched from anywhere. Every value is escaped by html/template; the only
 // value marked safe is the data: URI of the plot, built here from bytes.
 var htmlPage = template.Must(template.New("report").
-	Funcs(template.FuncMap{"inc": func(i int) int { return i + 1 }}).
+	Funcs(template.FuncMap{"inc": func(i int) int { return i + 1 }, "account": newAccount}).
 	Parse(`<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -120,13 +120,7 @@ td.log { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; 
 
 <h2 id="anomalies">{{.S.Anomalies}}</h2>
 {{- with $v.QueueAccount}}
-<h3>Queue account</h3>
-<table>
-<tr><th></th><th>messages</th></tr>
-{{- range .}}
-<tr><td>{{index . 0}}</td><td class="n">{{index . 1}}</td></tr>
-{{- end}}
-</table>
+{{template "account" (account "Queue account" "messages" .)}}
 {{- with $v.QueueNodes}}
 <table>
 <tr><th>Drain through</th><th>State</th><th>Last seq</th><th>Read</th><th>Missing</th></tr>
@@ -141,13 +135,7 @@ td.log { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; 
 {{- end}}{{end}}
 {{- end}}
 {{- with $v.LockAccount}}
-<h3>Lock account</h3>
-<table>
-<tr><th></th><th>count</th></tr>
-{{- range .}}
-<tr><td>{{index . 0}}</td><td class="n">{{index . 1}}</td></tr>
-{{- end}}
-</table>
+{{template "account" (account "Lock account" "count" .)}}
 {{- with $v.LockByLock}}
 <table>
 <tr><th>Lock</th><th>Holds</th><th>Highest token</th><th>Two holders, leases alive</th><th>Lease may have expired</th><th>Tokens out of order</th></tr>
@@ -166,14 +154,15 @@ td.log { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; 
 {{- end}}
 {{- end}}
 {{- with $v.LeaseAccount}}
-<h3>Lease account</h3>
-<table>
-<tr><th></th><th>count</th></tr>
-{{- range .}}
-<tr><td>{{index . 0}}</td><td class="n">{{index . 1}}</td></tr>
-{{- end}}
-</table>
+{{template "account" (account "Lease account" "count" .)}}
 <p class="note">{{$v.LeaseNote}}</p>
+{{- end}}
+{{- with $v.SetAccount}}
+{{template "account" (account "Set account" "elements" .)}}
+<p class="note">{{$v.SetNote}}</p>
+{{- with $v.SetLost}}
+<p>{{.}}</p>
+{{- end}}
 {{- end}}
 {{- if not $v.Anoms}}
 <p>The checker reported no anomaly.</p>
@@ -245,6 +234,15 @@ td.log { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; 
 {{- end}}
 </body>
 </html>
+{{- define "account"}}
+<h3>{{.Title}}</h3>
+<table>
+<tr><th></th><th>{{.Unit}}</th></tr>
+{{- range .Rows}}
+<tr><td>{{index . 0}}</td><td class="n">{{index . 1}}</td></tr>
+{{- end}}
+</table>
+{{- end}}
 `))
 
 type sections struct {

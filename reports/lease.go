@@ -62,10 +62,5 @@ func leaseMarkdown(v *view) string {
 	if rows == nil {
 		return ""
 	}
-	e := mdEscape
-	s := "### Lease account\n\n| | count |\n|---|---:|\n"
-	for _, r := range rows {
-		s += fmt.Sprintf("| %s | %s |\n", e(r[0]), r[1])
-	}
-	return s + "\n" + e(v.LeaseNote()) + "\n\n"
+	return newAccount("Lease account", "count", rows).markdown() + "\n" + mdEscape(v.LeaseNote()) + "\n\n"
 }

@@ -101,10 +101,7 @@ func lockMarkdown(v *view) string {
 		return ""
 	}
 	e := mdEscape
-	s := "### Lock account\n\n| | count |\n|---|---:|\n"
-	for _, r := range rows {
-		s += fmt.Sprintf("| %s | %s |\n", e(r[0]), r[1])
-	}
+	s := newAccount("Lock account", "count", rows).markdown()
 	if locks := v.LockByLock(); len(locks) > 0 {
 		s += "\n| Lock | Holds | Highest token | Two holders, leases alive | Lease may have expired | Tokens out of order |\n|---|---:|---:|---:|---:|---:|\n"
 		for _, r := range locks {

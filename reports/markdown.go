@@ -118,6 +118,7 @@ func renderMarkdown(v *view, figs []string) []byte {
 	b.WriteString(queueMarkdown(v, figs))
 	b.WriteString(lockMarkdown(v))
 	b.WriteString(leaseMarkdown(v))
+	b.WriteString(setMarkdown(v))
 	if len(v.Anoms) == 0 {
 		p("The checker reported no anomaly.\n\n")
 	}

@@ -99,10 +99,7 @@ func queueMarkdown(v *view, figs []string) string {
 		return ""
 	}
 	e := mdEscape
-	s := "### Queue account\n\n| | messages |\n|---|---:|\n"
-	for _, r := range rows {
-		s += fmt.Sprintf("| %s | %s |\n", e(r[0]), r[1])
-	}
+	s := newAccount("Queue account", "messages", rows).markdown()
 	if nodes := v.QueueNodes(); len(nodes) > 0 {
 		s += "\n| Drain through | State | Last seq | Read | Missing |\n|---|---|---:|---:|---:|\n"
 		for _, r := range nodes {

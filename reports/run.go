@@ -62,6 +62,10 @@ type Run struct {
 	// [checker.Result.Lease]); when set, the report adds the lease account:
 	// what became of every lease granted.
 	Lease *checker.LeaseReport
+	// Set is the checker's account of a set history (its
+	// [checker.Result.Set]); when set, the report adds the set account and
+	// names the lost elements.
+	Set *checker.SetReport
 	// Notes are things the lab noticed about the run itself, such as
 	// "rate not held: 120 operations started late".
 	Notes []string

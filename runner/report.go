@@ -107,6 +107,7 @@ func (r *run) writeResults(events []history.Event, res checker.Result, truncated
 	run.Queue = res.Queue
 	run.Lock = res.Lock
 	run.Lease = res.Lease
+	run.Set = res.Set
 	run.Logs, run.LogsChecked = r.checkLogs()
 	run.Notes = rateNotes(out)
 	for _, s := range r.sys.inst.Settings() {

@@ -259,6 +259,7 @@ func writeCheckReport(dir, path string, events []history.Event, res checker.Resu
 	run.Queue = res.Queue
 	run.Lock = res.Lock
 	run.Lease = res.Lease
+	run.Set = res.Set
 	return reports.Write(dir, run)
 }
 
