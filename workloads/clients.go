@@ -103,3 +103,22 @@ func goClients[C any](env Env, clients []C, cancel context.CancelFunc, work func
 		return err
 	}
 }
+
+// journal is what every workload's run shares with its clients: where
+// events go, the first error recording them, and the next process number
+// (a client whose operation ended unknown continues as a new process).
+type journal struct {
+	to       Recorder
+	nextProc atomic.Int64
+	recErr   atomic.Value
+}
+
+// record appends e; the first error is kept for the run to return.
+func (j *journal) record(e history.Event) {
+	if err := j.to.Append(e); err != nil {
+		j.recErr.CompareAndSwap(nil, err)
+	}
+}
+
+// newProc hands out the next process number.
+func (j *journal) newProc() history.Process { return history.Process(j.nextProc.Add(1) - 1) }

@@ -105,13 +105,12 @@ type leaseCarry struct {
 
 // leaseRun is the state the clients of one run share.
 type leaseRun struct {
+	journal
 	env      Env
 	cfg      LeaseParams
 	pace     *pacer
-	nextProc atomic.Int64
 	nextVal  atomic.Int64
 	ownerOps atomic.Int64
-	recErr   atomic.Value
 
 	mu       sync.Mutex
 	current  []string // per owner, the key of its cycle
@@ -124,14 +123,6 @@ type leaseTicket struct {
 	intended time.Time
 	key      string
 }
-
-func (s *leaseRun) record(e history.Event) {
-	if err := s.env.Rec.Append(e); err != nil {
-		s.recErr.CompareAndSwap(nil, err)
-	}
-}
-
-func (s *leaseRun) newProc() history.Process { return history.Process(s.nextProc.Add(1) - 1) }
 
 // Run drives the owners and the readers until ctx ends. Every owner lets
 // its lease go (a release marker) when ctx ends.
@@ -146,7 +137,7 @@ func (LeaseWorkload) Run(ctx context.Context, env Env) (Stats, error) {
 	}
 	readers := leaseReaders(env, p)
 	procs := p.Leases + readers
-	s := &leaseRun{env: env, cfg: p, pace: newPacer(env.Rate), current: make([]string, p.Leases), previous: make([]string, p.Leases)}
+	s := &leaseRun{journal: journal{to: env.Rec}, env: env, cfg: p, pace: newPacer(env.Rate), current: make([]string, p.Leases), previous: make([]string, p.Leases)}
 	s.nextProc.Store(int64(procs))
 
 	clients, err := openClients(ctx, env, procs, sys.LeaseClient)
@@ -395,7 +386,7 @@ func (LeaseWorkload) FinalReads(ctx context.Context, env Env, firstProc int64) e
 	sleep(ctx, ttl+3*time.Second+leaseSlack)
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(len(env.Nodes)*len(carry.keys)+1)*env.Timeout+10*time.Second)
 	defer cancel()
-	s := &leaseRun{env: env, cfg: p}
+	s := &leaseRun{journal: journal{to: env.Rec}, env: env, cfg: p}
 	proc := firstProc
 	for _, n := range env.Nodes {
 		c, err := sys.LeaseClient(ctx, n)

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/lab-chaos/lab/history"
@@ -125,20 +124,11 @@ type lockTicket struct {
 
 // lockRun is the state the clients of one run share.
 type lockRun struct {
-	env      Env
-	cfg      Lock
-	pace     *pacer
-	nextProc atomic.Int64
-	recErr   atomic.Value
+	journal
+	env  Env
+	cfg  Lock
+	pace *pacer
 }
-
-func (s *lockRun) record(e history.Event) {
-	if err := s.env.Rec.Append(e); err != nil {
-		s.recErr.CompareAndSwap(nil, err)
-	}
-}
-
-func (s *lockRun) newProc() history.Process { return history.Process(s.nextProc.Add(1) - 1) }
 
 // Run acquires at the rate until ctx ends; every client then releases
 // what it holds and ends its lease.
@@ -155,7 +145,7 @@ func (LockWorkload) Run(ctx context.Context, env Env) (Stats, error) {
 	if l.Method != MethodBoth {
 		methods = []string{l.Method}
 	}
-	s := &lockRun{env: env, cfg: l, pace: newPacer(env.Rate)}
+	s := &lockRun{journal: journal{to: env.Rec}, env: env, cfg: l, pace: newPacer(env.Rate)}
 	s.nextProc.Store(int64(env.Concurrency))
 
 	clients, err := openClients(ctx, env, env.Concurrency, sys.LockClient)

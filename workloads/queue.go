@@ -101,24 +101,15 @@ func (QueueWorkload) Describe(env Env) string {
 
 // queueRun is the state the clients of one run share.
 type queueRun struct {
-	env      Env
-	cfg      Queue
-	pace     *pacer
-	nextProc atomic.Int64
-	nextVal  atomic.Int64
+	journal
+	env     Env
+	cfg     Queue
+	pace    *pacer
+	nextVal atomic.Int64
 	// highest is the highest position any publish was acknowledged at:
 	// the final drain reads every node at least that far.
 	highest atomic.Uint64
-	recErr  atomic.Value
 }
-
-func (s *queueRun) record(e history.Event) {
-	if err := s.env.Rec.Append(e); err != nil {
-		s.recErr.CompareAndSwap(nil, err)
-	}
-}
-
-func (s *queueRun) newProc() history.Process { return history.Process(s.nextProc.Add(1) - 1) }
 
 // Run publishes at the rate and consumes as fast as the consumers can,
 // until ctx ends.
@@ -131,7 +122,7 @@ func (QueueWorkload) Run(ctx context.Context, env Env) (Stats, error) {
 	if !ok {
 		return Stats{}, QueueWorkload{}.Supports(env.System)
 	}
-	s := &queueRun{env: env, cfg: q, pace: newPacer(env.Rate)}
+	s := &queueRun{journal: journal{to: env.Rec}, env: env, cfg: q, pace: newPacer(env.Rate)}
 	s.nextProc.Store(int64(env.Concurrency))
 	defer func() { env.Carry.Put(s.highest.Load()) }()
 
@@ -301,7 +292,7 @@ func (QueueWorkload) FinalReads(ctx context.Context, env Env, firstProc int64) e
 		q.DrainDeadline = scenarios.Duration(60 * time.Second)
 	}
 	target, _ := env.Carry.Get().(uint64)
-	s := &queueRun{env: env, cfg: q}
+	s := &queueRun{journal: journal{to: env.Rec}, env: env, cfg: q}
 	var wg sync.WaitGroup
 	for i, n := range env.Nodes {
 		wg.Add(1)

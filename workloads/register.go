@@ -98,16 +98,14 @@ type ticket struct {
 
 // session holds the state shared by the clients of one run.
 type session struct {
+	journal
 	env      Env
 	cfg      Register
-	rec      Recorder
 	clock    *history.Clock
-	nextProc atomic.Int64
 	counters []atomic.Int64 // last value handed out, per key
 	lastMu   sync.Mutex
 	last     map[int]int64 // last value seen per key, for cas
 	pace     *pacer
-	recErr   atomic.Value
 }
 
 // Run drives the workload until ctx ends.
@@ -120,7 +118,7 @@ func (RegisterWorkload) Run(ctx context.Context, env Env) (Stats, error) {
 	if !ok {
 		return Stats{}, RegisterWorkload{}.Supports(env.System)
 	}
-	s := &session{env: env, cfg: r, rec: env.Rec, clock: env.Clock, counters: make([]atomic.Int64, r.Keys), last: map[int]int64{}, pace: newPacer(env.Rate)}
+	s := &session{journal: journal{to: env.Rec}, env: env, cfg: r, clock: env.Clock, counters: make([]atomic.Int64, r.Keys), last: map[int]int64{}, pace: newPacer(env.Rate)}
 	s.nextProc.Store(int64(env.Concurrency))
 
 	clients, err := openClients(ctx, env, env.Concurrency, func(ctx context.Context, n systems.Peer) (systems.RegisterClient, error) {
@@ -168,12 +166,6 @@ func (s *session) dispatch(ctx context.Context, out chan<- ticket) {
 			return true
 		}
 	})
-}
-
-func (s *session) record(e history.Event) {
-	if err := s.rec.Append(e); err != nil {
-		s.recErr.CompareAndSwap(nil, err)
-	}
 }
 
 // client runs one client: one node, one process at a time.
@@ -307,7 +299,7 @@ func (RegisterWorkload) FinalReads(ctx context.Context, env Env, firstProc int64
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(len(env.Nodes)*r.Keys+1)*env.Timeout+10*time.Second)
 	defer cancel()
 	proc := firstProc
-	s := &session{env: env, cfg: r, rec: env.Rec, clock: env.Clock, counters: make([]atomic.Int64, r.Keys), last: map[int]int64{}}
+	s := &session{journal: journal{to: env.Rec}, env: env, cfg: r, clock: env.Clock, counters: make([]atomic.Int64, r.Keys), last: map[int]int64{}}
 	for _, n := range env.Nodes {
 		c, err := sys.RegisterClient(ctx, n, systems.Linearizable)
 		if err != nil {

@@ -100,22 +100,13 @@ type setTicket struct {
 
 // setRun is the state the clients of one run share.
 type setRun struct {
-	env      Env
-	cfg      SetParams
-	pace     *pacer
-	nextProc atomic.Int64
+	journal
+	env  Env
+	cfg  SetParams
+	pace *pacer
 	// nextElem is the last element handed out: every add has its own.
 	nextElem atomic.Int64
-	recErr   atomic.Value
 }
-
-func (s *setRun) record(e history.Event) {
-	if err := s.env.Rec.Append(e); err != nil {
-		s.recErr.CompareAndSwap(nil, err)
-	}
-}
-
-func (s *setRun) newProc() history.Process { return history.Process(s.nextProc.Add(1) - 1) }
 
 // Run adds and reads at the rate until ctx ends.
 func (SetWorkload) Run(ctx context.Context, env Env) (Stats, error) {
@@ -127,7 +118,7 @@ func (SetWorkload) Run(ctx context.Context, env Env) (Stats, error) {
 	if !ok {
 		return Stats{}, SetWorkload{}.Supports(env.System)
 	}
-	s := &setRun{env: env, cfg: p, pace: newPacer(env.Rate)}
+	s := &setRun{journal: journal{to: env.Rec}, env: env, cfg: p, pace: newPacer(env.Rate)}
 	s.nextProc.Store(int64(env.Concurrency))
 
 	clients, err := openClients(ctx, env, env.Concurrency, sys.SetClient)
@@ -267,7 +258,7 @@ func (SetWorkload) FinalReads(ctx context.Context, env Env, firstProc int64) err
 	if p.FinalDeadline <= 0 {
 		p.FinalDeadline = defaultSet.FinalDeadline
 	}
-	s := &setRun{env: env, cfg: p}
+	s := &setRun{journal: journal{to: env.Rec}, env: env, cfg: p}
 	s.nextProc.Store(firstProc + int64(len(env.Nodes)*p.Keys))
 	rctx, cancel := context.WithTimeout(ctx, time.Duration(p.FinalDeadline))
 	defer cancel()
