@@ -49,6 +49,7 @@ func TestLoadErrors(t *testing.T) {
 		{"multi-doc", []pos{{6, 1, ""}}},
 		{"anchors", []pos{{4, 13, "time_limit"}, {9, 15, "faults[0].duration"}}},
 		{"overlap", []pos{{16, 9, "faults[2].at"}, {21, 9, "faults[3].at"}}},
+		{"overlap-together", []pos{{10, 36, "faults[3].at"}, {14, 47, "faults[7].at"}, {15, 63, "faults[8].at"}}},
 		{"past-limit", []pos{{8, 9, "faults[0].at"}, {12, 9, "faults[1].at"}, {16, 9, "faults[2].at"}, {20, 9, "faults[3].at"}}},
 		{"schedule", []pos{{10, 12, "faults[0].every"}, {15, 12, "faults[1].times"}, {18, 9, "faults[2].at"}, {19, 15, "faults[2].duration"}, {25, 12, "faults[3].every"}}},
 		{"missing", []pos{{1, 1, "name"}, {1, 1, "system"}, {1, 1, "time_limit"}, {5, 5, "faults[0].kind"}, {5, 5, "faults[0].at"}}},
