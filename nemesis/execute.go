@@ -73,9 +73,13 @@ func (n *Nemesis) injector(kind string) (Injector, error) {
 // When ctx ends, an inject fails or anything in here panics, what is in
 // effect is healed at once in the reverse order of injection: the last
 // fault injected is the first healed, as a stack is unwound, so each heal
-// finds the state its own inject left (a node that a kill restarts is
-// not still frozen by a later pause). [Nemesis.HealAll] heals in the same
-// order.
+// finds the state its own inject left. [Nemesis.HealAll] heals in the
+// same order.
+//
+// A sequence applies nothing itself: its steps are occurrences of their
+// own in the plan ([Plan]), each recorded with its own start and end and
+// the sequence's ID as Parent. The sequence's start and end are recorded
+// as observations.
 func (n *Nemesis) Execute(ctx context.Context, plan []Occurrence) error {
 	x := &execution{n: n, panics: make(chan any, 1)}
 	done := false
@@ -158,6 +162,16 @@ func (x *execution) sleepUntil(ctx context.Context, t time.Time) bool {
 // applied and its start is recorded with the error.
 func (x *execution) inject(ctx context.Context, o Occurrence) error {
 	n, env := x.n, x.n.env
+	if o.Kind == KindSequence {
+		// A sequence applies nothing: its steps are occurrences of their
+		// own. Its start and end are noted for people.
+		f := history.Fault{ID: o.ID, Kind: KindSequence, Detail: Describe(o.Kind, o.Params) + ": begins"}
+		env.Record(history.Observe, &f, "")
+		n.mu.Lock()
+		n.applied = append(n.applied, &inEffect{o: o, f: f, stop: func() {}})
+		n.mu.Unlock()
+		return nil
+	}
 	inj, err := n.injector(o.Kind)
 	var f *history.Fault
 	var heal func(context.Context) error
@@ -166,6 +180,15 @@ func (x *execution) inject(ctx context.Context, o Occurrence) error {
 	}
 	if f == nil {
 		f = &history.Fault{ID: o.ID, Kind: o.Kind}
+	}
+	if o.Parent != 0 {
+		f.Parent = o.Parent
+		step := fmt.Sprintf("step %d of sequence %d", o.Step, o.Parent)
+		if f.Detail == "" {
+			f.Detail = step
+		} else {
+			f.Detail += "; " + step
+		}
 	}
 	if err != nil {
 		f.Error = err.Error()
@@ -227,6 +250,14 @@ func (n *Nemesis) heal(ctx context.Context, a *inEffect) error {
 	}
 	a.stop()
 	env, o, end := n.env, a.o, a.f
+	if o.Kind == KindSequence {
+		end.Detail = Describe(o.Kind, o.Params) + ": over"
+		if time.Now().Before(env.T0.Add(o.End)) {
+			end.Detail = Describe(o.Kind, o.Params) + ": cut short; its steps in effect were healed"
+		}
+		env.Record(history.Observe, &end, "")
+		return nil
+	}
 	var err error
 	if a.heal != nil {
 		if err = a.heal(context.WithoutCancel(ctx)); err != nil {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lab-chaos/lab/history"
+	"github.com/lab-chaos/lab/scenarios"
 )
 
 // These tests run Execute over fake kinds whose injectors only write down
@@ -260,5 +261,89 @@ func TestHealAllHealsInReverse(t *testing.T) {
 	}
 	if got, want := acts.get(), []string{"inject 1", "inject 2", "heal 2", "heal 1"}; !slices.Equal(got, want) {
 		t.Errorf("actions %q, want %q", got, want)
+	}
+}
+
+// TestExecuteSequence: the steps of a sequence are faults of their own
+// (start and end events, the sequence as parent, named in the detail);
+// the sequence itself is only noted; on an early end its steps are healed
+// in the reverse order of injection, and the sequence noted as cut short.
+func TestExecuteSequence(t *testing.T) {
+	for _, cut := range []bool{false, true} {
+		t.Run(fmt.Sprintf("cut short %v", cut), func(t *testing.T) {
+			acts := &actions{}
+			rec := &events{}
+			n := New([]Kind{fakeKind{name: "a", acts: acts}, fakeKind{name: "b", acts: acts}}, fakeEnv(rec))
+			end := 300
+			if cut {
+				end = 10000
+			}
+			plan := []Occurrence{
+				{ID: 1, Kind: KindSequence, Params: SequenceParams{}, End: ms(end)},
+				{ID: 2, Kind: "a", Start: 0, End: ms(end - 50), Parent: 1, Step: 1},
+				{ID: 3, Kind: "b", Start: ms(50), End: ms(150), Parent: 1, Step: 2},
+			}
+			if cut {
+				plan[2].End = ms(end)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if cut {
+				go func() {
+					for !slices.Contains(acts.get(), "inject 3") {
+						time.Sleep(5 * time.Millisecond)
+					}
+					cancel()
+				}()
+			}
+			if err := n.Execute(ctx, plan); err != nil {
+				t.Fatal(err)
+			}
+			want := []string{"inject 2", "inject 3", "heal 3", "heal 2"}
+			if got := acts.get(); !slices.Equal(got, want) {
+				t.Errorf("actions %q, want %q", got, want)
+			}
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			var got []string
+			for _, e := range rec.evs {
+				s := fmt.Sprintf("%s %d %s", e.F, e.Fault.ID, e.Fault.Detail)
+				if e.Fault.Parent != 0 {
+					s += fmt.Sprintf(" (parent %d)", e.Fault.Parent)
+				}
+				got = append(got, s)
+			}
+			last := "observe 1 sequence: over"
+			if cut {
+				last = "observe 1 sequence: cut short; its steps in effect were healed"
+			}
+			wantEvs := []string{
+				"observe 1 sequence: begins",
+				"fault-start 2 fake 2; step 1 of sequence 1 (parent 1)",
+				"fault-start 3 fake 3; step 2 of sequence 1 (parent 1)",
+				"fault-end 3 fake 3; step 2 of sequence 1 (parent 1)",
+				"fault-end 2 fake 2; step 1 of sequence 1 (parent 1)",
+				last,
+			}
+			if !slices.Equal(got, wantEvs) {
+				t.Errorf("history\n%q\nwant\n%q", got, wantEvs)
+			}
+		})
+	}
+}
+
+// TestSequenceAvailable: a sequence is available when each step is, and
+// says which step is not.
+func TestSequenceAvailable(t *testing.T) {
+	p := SequenceParams{Steps: []scenarios.Step{
+		{Kind: KindKill, Params: Target{Target: TargetOne}},
+		{Kind: KindPartition, Params: Partition{Shape: ShapeIsolate}},
+	}}
+	if err := (SequenceKind{}).Available(Powers{Processes: true, HostProcesses: true, Root: true}, p); err != nil {
+		t.Errorf("with every power: %v", err)
+	}
+	err := (SequenceKind{}).Available(Powers{Processes: true}, p)
+	if err == nil || !strings.Contains(err.Error(), "steps[1] (partition): partitions need") || strings.Contains(err.Error(), "steps[0]") {
+		t.Errorf("without root: %v, want steps[1] refused alone", err)
 	}
 }

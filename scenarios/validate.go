@@ -444,8 +444,8 @@ func (d *decoder) checkFaults(s *Scenario, srcs []faultSource) {
 		}
 		scheduled[i] = f.Occurrences(limit)
 	}
+	d.checkTogether(s, srcs, scheduled)
 	if s.Schedule.Overlap {
-		d.checkTogether(s, srcs, scheduled)
 		return
 	}
 	for j := range scheduled {
@@ -484,11 +484,13 @@ func overlap(as, bs []Window) (Window, Window, bool) {
 
 // describeFault names a fault for messages: its kind, and what its
 // parameters say of themselves.
-func describeFault(f Fault) string {
-	if st, ok := f.Params.(fmt.Stringer); ok {
+func describeFault(f Fault) string { return describeKind(f.Kind, f.Params) }
+
+func describeKind(kind string, params any) string {
+	if st, ok := params.(fmt.Stringer); ok {
 		if d := st.String(); d != "" {
-			return f.Kind + " " + d
+			return kind + " " + d
 		}
 	}
-	return f.Kind
+	return kind
 }
