@@ -123,6 +123,9 @@ type Fault struct {
 	// Offset is the clock offset a fault of kind "clock" set on its nodes,
 	// in nanoseconds (negative: behind); zero for other faults.
 	Offset int64 `json:"offset_ns,omitempty"`
+	// Parent is the ID of the sequence this fault is a step of (its Detail
+	// says which step); 0 for a fault of its own.
+	Parent int `json:"parent,omitempty"`
 }
 
 // Value is an operation's input or output, kept as the JSON it was written

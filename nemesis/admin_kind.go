@@ -84,6 +84,11 @@ func (k AdminKind) Decode(f fields) any {
 	return AdminParams{Target: decodeTarget(f)}
 }
 
+// Overlaps: an operation runs when its fault starts and leaves nothing to
+// heal, so it may run while any fault is in effect, another operation's
+// included.
+func (AdminKind) Overlaps(any, string, any) error { return nil }
+
 // Available needs a system that offers the operation.
 func (k AdminKind) Available(pw Powers, params any) error {
 	if !slices.Contains(pw.Admin, k.Op) {

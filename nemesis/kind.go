@@ -37,6 +37,7 @@ var All = []Kind{
 	AdminKind{Op: KindCompact},
 	AdminKind{Op: KindDefrag},
 	AdminKind{Op: KindSnapshot},
+	SequenceKind{},
 }
 
 // Fault kinds, by the name a scenario gives in faults[].kind.
@@ -68,12 +69,17 @@ type Powers struct {
 
 // Occurrence is one planned occurrence of a fault: its ID (from 1, in time
 // order), its kind and parameters, and when it starts and ends, from the
-// start of the workload.
+// start of the workload. A step of a sequence is an occurrence of its own
+// (see [Plan]).
 type Occurrence struct {
 	ID         int
 	Kind       string
 	Params     any
 	Start, End time.Duration
+	// Parent is the ID of the sequence the occurrence is a step of, and
+	// Step its place among the steps, from 1; both 0 for a fault of its
+	// own.
+	Parent, Step int
 }
 
 // Injector injects the faults of one kind during one run.

@@ -70,6 +70,12 @@ func (PartitionKind) Keys() []string {
 	return []string{"shape", "mode", "node", "groups", "from", "to", "clients"}
 }
 
+// Overlaps: each partition is a table of its own (lab-f<id>) in every
+// namespace it touches, healed by deleting that table, so partitions in
+// effect together add up (a link is cut while any of them cuts it), and
+// none acts on what another fault acts on.
+func (PartitionKind) Overlaps(any, string, any) error { return nil }
+
 // DisruptsLeader: a partition moves leadership.
 func (PartitionKind) DisruptsLeader() bool { return true }
 

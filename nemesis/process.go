@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -28,6 +29,33 @@ func (ProcessKind) Keys() []string { return targetKeys }
 
 // DisruptsLeader: a node that dies or freezes loses its leadership.
 func (ProcessKind) DisruptsLeader() bool { return true }
+
+// Overlaps: a kill, stop or pause may be in effect together with a fault
+// that does not act on the nodes' processes (a partition, a packet fault,
+// maintenance). With one that does (a kill, stop, pause or clock fault)
+// only when both name their nodes (target: nodes) and no node is in both:
+// a node's process takes one such fault at a time (a paused node cannot
+// be killed and restarted as the kill means, and a clock is set in the
+// process a kill replaces).
+func (k ProcessKind) Overlaps(params any, other string, otherParams any) error {
+	var b Target
+	switch p := otherParams.(type) {
+	case Target:
+		b = p
+	case ClockParams:
+		b = p.Target
+	}
+	switch other {
+	case KindKill, KindStop, KindPause, KindClock:
+	default:
+		return nil
+	}
+	a, _ := params.(Target)
+	if a.Target == TargetNodes && b.Target == TargetNodes && !slices.ContainsFunc(a.Nodes, func(n string) bool { return slices.Contains(b.Nodes, n) }) {
+		return nil
+	}
+	return fmt.Errorf("%s %s and %s %s may hit the same node, which takes one of these faults at a time; name disjoint nodes with target: nodes", k.Verb, a, other, b)
+}
 
 // Decode reads the target.
 func (ProcessKind) Decode(f fields) any { return decodeTarget(f) }

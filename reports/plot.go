@@ -43,6 +43,7 @@ var (
 	colorFail    = color.NRGBA{R: 0xd0, G: 0x21, B: 0x2c, A: 0xff}
 	colorUnknown = color.NRGBA{R: 0xe0, G: 0x7b, B: 0x00, A: 0xff}
 	colorShade   = color.NRGBA{R: 0x4a, G: 0x6f, B: 0xb5, A: 0x38}
+	colorEdge    = color.NRGBA{R: 0x4a, G: 0x6f, B: 0xb5, A: 0x90}
 	colorLabel   = color.NRGBA{R: 0x1f, G: 0x3a, B: 0x6e, A: 0xff}
 )
 
@@ -234,6 +235,9 @@ func newLegend() plot.Legend {
 }
 
 // shading fills each fault window across the whole height of the data area.
+// The fill is translucent, so where faults overlap the shade is darker, and
+// each window's edges are drawn as thin lines, so a window inside another
+// still shows where it starts and ends.
 type shading struct {
 	windows []history.Window
 	end     int64
@@ -241,6 +245,7 @@ type shading struct {
 
 func (s shading) Plot(c draw.Canvas, p *plot.Plot) {
 	x, _ := p.Transforms(&c)
+	edge := draw.LineStyle{Color: colorEdge, Width: vg.Points(0.6)}
 	for _, w := range s.windows {
 		end := w.End
 		if end < 0 {
@@ -254,12 +259,22 @@ func (s shading) Plot(c draw.Canvas, p *plot.Plot) {
 		c.FillPolygon(colorShade, []vg.Point{
 			{X: x0, Y: c.Min.Y}, {X: x1, Y: c.Min.Y}, {X: x1, Y: c.Max.Y}, {X: x0, Y: c.Max.Y},
 		})
+		if len(s.windows) > 1 {
+			c.StrokeLine2(edge, x0, c.Min.Y, x0, c.Max.Y)
+			c.StrokeLine2(edge, x1, c.Min.Y, x1, c.Max.Y)
+		}
 	}
 }
 
+// labelRows is how many lines the labels of the fault windows may take.
+const labelRows = 4
+
 // labels names each fault window at the top of the data area, drawn after
-// the points so that they stay readable. Neighbouring labels alternate
-// between two lines.
+// the points so that they stay readable. Each label takes the highest
+// line where it overlaps no label already placed (of up to labelRows; when
+// all are taken, the one whose last label ends first), so the labels of
+// windows that overlap or start close together stack instead of covering
+// each other.
 type labels struct{ windows []history.Window }
 
 func (l labels) Plot(c draw.Canvas, p *plot.Plot) {
@@ -269,15 +284,31 @@ func (l labels) Plot(c draw.Canvas, p *plot.Plot) {
 		Handler: plot.DefaultTextHandler,
 		Color:   colorLabel,
 	}
-	for i, w := range l.windows {
+	var ends [labelRows]vg.Length // where each line's last label ends
+	for i := range ends {
+		ends[i] = c.Min.X - 1
+	}
+	for _, w := range l.windows {
 		label := faultName(w.Fault)
 		if w.End < 0 {
 			label += ", not healed"
 		}
 		r := sty.Rectangle(label)
+		x0 := max(x(float64(w.Start)/1e9), c.Min.X) + vg.Points(3)
+		row := 0
+		for k := range ends {
+			if ends[k] < x0 {
+				row = k
+				break
+			}
+			if ends[k] < ends[row] {
+				row = k
+			}
+		}
+		ends[row] = x0 + r.Max.X + vg.Points(4)
 		pt := vg.Point{
-			X: max(x(float64(w.Start)/1e9), c.Min.X) + vg.Points(3),
-			Y: c.Max.Y - vg.Points(12) - vg.Length(i%2)*vg.Points(13),
+			X: x0,
+			Y: c.Max.Y - vg.Points(12) - vg.Length(row)*vg.Points(13),
 		}
 		bg := color.NRGBA{R: 0xff, G: 0xff, B: 0xff, A: 0xc8}
 		c.FillPolygon(bg, []vg.Point{

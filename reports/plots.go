@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"cmp"
 	"fmt"
 	"image/color"
 	"math"
@@ -151,19 +152,23 @@ func renderTimeline(v *view, f plotFormat) ([]byte, error) {
 	p.Y.Tick.Marker = ticks
 
 	tl := &lanePlot{}
-	for _, w := range v.windows {
+	// Faults that overlap share the lane, each on a strip of its own.
+	rows, n := stack(v.windows, v.end)
+	for i, w := range v.windows {
 		e := w.End
 		if e < 0 {
 			e = v.end
 		}
-		tl.bars = append(tl.bars, laneBar{y("faults"), w.Start, e, colorShade, faultName(w.Fault)})
+		h := 0.6 / float64(n)
+		top := y("faults") + 0.3 - float64(rows[i])*h
+		tl.bars = append(tl.bars, laneBar{y: top - h/2, half: h/2 - 0.01, from: w.Start, to: e, c: colorShade, label: faultName(w.Fault)})
 	}
 	for _, o := range v.outages {
 		lane := o.Node
 		if lane == "" {
 			lane = "system"
 		}
-		tl.bars = append(tl.bars, laneBar{y(lane), o.From, o.To, color.NRGBA{R: 0xd0, G: 0x21, B: 0x2c, A: 0x90}, ""})
+		tl.bars = append(tl.bars, laneBar{y: y(lane), half: 0.3, from: o.From, to: o.To, c: color.NRGBA{R: 0xd0, G: 0x21, B: 0x2c, A: 0x90}})
 	}
 	p.Add(tl)
 	legend := newLegend()
@@ -224,11 +229,40 @@ func renderTimeline(v *view, f plotFormat) ([]byte, error) {
 	return encode(cw)
 }
 
+// laneBar is a bar from y-half to y+half, in lane units.
 type laneBar struct {
-	y        float64
+	y, half  float64
 	from, to int64
 	c        color.Color
 	label    string
+}
+
+// stack gives each fault window a row, so that windows that overlap in
+// time get different rows: the lowest row free when it starts. It returns
+// the rows and how many there are (at least 1).
+func stack(windows []history.Window, end int64) ([]int, int) {
+	rows := make([]int, len(windows))
+	var busy []int64 // when each row is free again
+	order := make([]int, len(windows))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(windows[a].Start, windows[b].Start) })
+	for _, i := range order {
+		w := windows[i]
+		e := w.End
+		if e < 0 {
+			e = max(end, w.Start)
+		}
+		row := slices.IndexFunc(busy, func(free int64) bool { return free <= w.Start })
+		if row < 0 {
+			row = len(busy)
+			busy = append(busy, 0)
+		}
+		busy[row] = max(e, w.Start+1)
+		rows[i] = row
+	}
+	return rows, max(1, len(busy))
 }
 
 // lanePlot draws bars on the lanes of the timeline.
@@ -240,7 +274,7 @@ func (l *lanePlot) Plot(c draw.Canvas, p *plot.Plot) {
 	for _, b := range l.bars {
 		x0 := max(x(float64(b.from)/1e9), c.Min.X)
 		x1 := max(min(x(float64(b.to)/1e9), c.Max.X), x0+1)
-		y0, y1 := y(b.y-0.3), y(b.y+0.3)
+		y0, y1 := y(b.y-b.half), y(b.y+b.half)
 		c.FillPolygon(b.c, []vg.Point{{X: x0, Y: y0}, {X: x1, Y: y0}, {X: x1, Y: y1}, {X: x0, Y: y1}})
 		if b.label != "" {
 			c.FillText(sty, vg.Point{X: x0 + vg.Points(3), Y: y0 + vg.Points(3)}, b.label)

@@ -40,7 +40,7 @@ func (r *run) drive(ctx context.Context) error {
 
 	plan := r.plan()
 	for _, o := range plan {
-		r.say("fault %d: %s from %s to %s", o.ID, nemesis.Describe(o.Kind, o.Params), o.Start, o.End)
+		r.say("fault %d: %s from %s to %s", o.ID, nemesis.Label(o), o.Start, o.End)
 	}
 	total := time.Duration(sc.TimeLimit) + time.Duration(sc.Recovery)
 	wenv := workloads.Env{

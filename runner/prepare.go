@@ -122,18 +122,28 @@ func (r *run) powers() nemesis.Powers {
 func (r *run) faultsAvailable() error {
 	pw := r.powers()
 	var errs scenarios.Errors
-	for i, f := range r.sc.Faults {
-		k, ok := nemesis.Lookup(r.plugins.Faults, f.Kind)
+	check := func(kind string, params any, line int, field string) {
+		k, ok := nemesis.Lookup(r.plugins.Faults, kind)
 		var err error
 		if !ok {
-			err = fmt.Errorf("fault kind %q is not one this lab knows", f.Kind)
+			err = fmt.Errorf("fault kind %q is not one this lab knows", kind)
 		} else {
-			err = k.Available(pw, f.Params)
+			err = k.Available(pw, params)
 		}
 		if err != nil {
-			errs = append(errs, &scenarios.Error{File: r.sc.Path, Line: f.Line, Field: fmt.Sprintf("faults[%d]", i), Msg: err.Error(),
+			errs = append(errs, &scenarios.Error{File: r.sc.Path, Line: line, Field: field, Msg: err.Error(),
 				Hint: "this run cannot inject it as written; `lab doctor` says what this machine has"})
 		}
+	}
+	for i, f := range r.sc.Faults {
+		// Each step of a sequence is asked of its own kind, where it is.
+		if c, ok := f.Params.(scenarios.Compound); ok {
+			for j, s := range c.FaultSteps() {
+				check(s.Kind, s.Params, s.Line, fmt.Sprintf("faults[%d].steps[%d]", i, j))
+			}
+			continue
+		}
+		check(f.Kind, f.Params, f.Line, fmt.Sprintf("faults[%d]", i))
 	}
 	if len(errs) > 0 {
 		return &BadInput{Err: errs}
@@ -142,21 +152,16 @@ func (r *run) faultsAvailable() error {
 }
 
 // plan is the scenario's fault plan as the nemesis runs it, numbered from
-// 1 in time order.
+// 1 in time order, each step of a sequence an occurrence of its own.
 func (r *run) plan() []nemesis.Occurrence {
-	var out []nemesis.Occurrence
-	for i, p := range r.sc.Plan() {
-		f := r.sc.Faults[p.Fault]
-		out = append(out, nemesis.Occurrence{ID: i + 1, Kind: f.Kind, Params: f.Params, Start: p.Start, End: p.End})
-	}
-	return out
+	return nemesis.Plan(r.sc)
 }
 
 // writePlan records which faults the seed planned in faults.json.
 func (r *run) writePlan() error {
 	plan := rundir.PlanFile{Seed: r.sc.Seed, Schedule: r.sc.Schedule.Mode, Faults: []rundir.PlannedLine{}}
 	for _, o := range r.plan() {
-		plan.Faults = append(plan.Faults, rundir.PlannedLine{ID: o.ID, Fault: nemesis.Describe(o.Kind, o.Params), StartsAt: o.Start.String(), EndsAt: o.End.String()})
+		plan.Faults = append(plan.Faults, rundir.PlannedLine{ID: o.ID, Fault: nemesis.Label(o), StartsAt: o.Start.String(), EndsAt: o.End.String()})
 	}
 	return r.dir.WriteJSON(rundir.Faults, plan)
 }

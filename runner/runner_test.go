@@ -3,6 +3,7 @@ package runner_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -436,5 +437,139 @@ func TestLostElementsRunOnFakes(t *testing.T) {
 	}
 	if !strings.Contains(out.Result.Anomalies[0].Summary, "were lost: "+first+",") {
 		t.Errorf("the anomaly says %q, want it to name %s first", out.Result.Anomalies[0].Summary, first)
+	}
+}
+
+// twoAtOnce kills n2 from 1 s to 3.5 s and pauses n3 from 1.5 s to 4 s:
+// two faults in effect together, which the schedule allows.
+const twoAtOnce = `schedule: {overlap: true}
+faults:
+  - {kind: kill, target: nodes, nodes: [n2], at: 1s, duration: 2.5s}
+  - {kind: pause, target: nodes, nodes: [n3], at: 1.5s, duration: 2.5s}
+`
+
+// faultEvents are the run's fault events as "fault-start 1 kill" lines.
+func faultEvents(t *testing.T, dir string) []string {
+	t.Helper()
+	events, _, err := history.ReadFile(filepath.Join(dir, rundir.History))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range events {
+		if e.Fault != nil && (e.F == history.FaultStart || e.F == history.FaultEnd) {
+			s := fmt.Sprintf("%s %d %s", e.F, e.Fault.ID, e.Fault.Kind)
+			if e.Fault.Parent != 0 {
+				s += fmt.Sprintf(" of %d", e.Fault.Parent)
+			}
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Two faults in effect at once, each healed at its own end; the history
+// has both windows, overlapping.
+func TestOverlappingFaultsOnFakes(t *testing.T) {
+	l := newLab()
+	out, err := l.run(context.Background(), t, l.scenario(t, fakesys.Linearizable, twoAtOnce))
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if out.Verdict != checker.Valid {
+		t.Errorf("verdict %s (%s), want valid", out.Verdict, out.Result.Reason)
+	}
+	want := []string{"start n1", "start n2", "start n3", "kill n2 SIGKILL", "pause n3", "start n2", "resume n3", "close"}
+	if got := withoutSaves(l.lines(t)); !slices.Equal(got, want) {
+		t.Errorf("runtime lines %q, want %q", got, want)
+	}
+	wantEvs := []string{"fault-start 1 kill", "fault-start 2 pause", "fault-end 1 kill", "fault-end 2 pause"}
+	if got := faultEvents(t, out.Dir); !slices.Equal(got, wantEvs) {
+		t.Errorf("fault events %q, want %q", got, wantEvs)
+	}
+}
+
+// Ctrl-C, or a panic, while two faults are in effect: both are healed at
+// once, the last injected first.
+func TestHealOverlappingInReverse(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		set   func(*fakesys.System)
+		panic bool
+	}{
+		{"on cancel", func(*fakesys.System) {}, false},
+		// The nemesis asks who leads 1.25 s into the kill, with the
+		// pause in effect; the fake panics there.
+		{"on a panic in the nemesis", func(s *fakesys.System) { s.LeaderPanics = true }, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := newLab()
+			tc.set(l.sys)
+			sc := l.scenario(t, fakesys.Linearizable, twoAtOnce)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if !tc.panic {
+				go func() {
+					// Cancel once both are in effect.
+					for {
+						if rt := l.drv.Last(); rt != nil && slices.Contains(rt.Lines(), "pause n3") {
+							cancel()
+							return
+						}
+						select {
+						case <-ctx.Done():
+							return
+						case <-time.After(10 * time.Millisecond):
+						}
+					}
+				}()
+			}
+			out, err := l.run(ctx, t, sc)
+			switch {
+			case tc.panic && (err == nil || !strings.Contains(err.Error(), "the nemesis panicked")):
+				t.Fatalf("Run error %v, want the nemesis' panic", err)
+			case !tc.panic && err != nil:
+				t.Fatalf("Run: %v", err)
+			case !tc.panic && (!out.Interrupted || out.Verdict == checker.Valid):
+				t.Errorf("interrupted=%v verdict=%s, want an interrupted run that is not valid", out.Interrupted, out.Verdict)
+			}
+			want := []string{"start n1", "start n2", "start n3", "kill n2 SIGKILL", "pause n3", "resume n3", "start n2", "close"}
+			if got := withoutSaves(l.lines(t)); !slices.Equal(got, want) {
+				t.Errorf("runtime lines %q, want %q (n3 thawed, then n2 restarted)", got, want)
+			}
+		})
+	}
+}
+
+// A sequence: each step a fault of its own in the history, with the
+// sequence as its parent, healed at its own end.
+func TestSequenceOnFakes(t *testing.T) {
+	l := newLab()
+	sc := l.scenario(t, fakesys.Linearizable, `faults:
+  - kind: sequence
+    at: 1s
+    duration: 3s
+    steps:
+      - {kind: kill, target: nodes, nodes: [n2], after: 0s, duration: 3s}
+      - {kind: pause, target: nodes, nodes: [n3], after: 0.5s, duration: 1s}
+`)
+	out, err := l.run(context.Background(), t, sc)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if out.Verdict != checker.Valid {
+		t.Errorf("verdict %s (%s), want valid", out.Verdict, out.Result.Reason)
+	}
+	want := []string{"start n1", "start n2", "start n3", "kill n2 SIGKILL", "pause n3", "resume n3", "start n2", "close"}
+	if got := withoutSaves(l.lines(t)); !slices.Equal(got, want) {
+		t.Errorf("runtime lines %q, want %q", got, want)
+	}
+	wantEvs := []string{"fault-start 2 kill of 1", "fault-start 3 pause of 1", "fault-end 3 pause of 1", "fault-end 2 kill of 1"}
+	if got := faultEvents(t, out.Dir); !slices.Equal(got, wantEvs) {
+		t.Errorf("fault events %q, want %q", got, wantEvs)
+	}
+	plan, err := os.ReadFile(filepath.Join(out.Dir, rundir.Faults))
+	if err != nil || !strings.Contains(string(plan), `"fault": "pause n3 (step 2 of sequence 1)"`) {
+		t.Errorf("faults.json does not name the step: %v\n%s", err, plan)
 	}
 }

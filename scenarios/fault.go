@@ -58,12 +58,18 @@ type Planned struct {
 	Window
 }
 
-// Plan lays out every fault occurrence of the run in time order. With the
-// fixed schedule that is each fault's own windows; with the random schedule
-// the faults are a mix: gaps are drawn from an exponential distribution with
-// mean schedule.mean_interval, each occurrence's fault uniformly from the
-// mix, from the scenario's seed alone, so the same seed gives the same plan.
-// No two occurrences overlap and none ends after the time limit.
+// Plan lays out every fault occurrence of the run in time order (of
+// occurrences that start together, the earlier fault's first). With the
+// fixed schedule that is each fault's own windows, as written. With the
+// random schedule the faults are a mix, drawn from the scenario's seed
+// alone, so the same seed gives the same plan: gaps are drawn from an
+// exponential distribution with mean schedule.mean_interval, each
+// occurrence's fault uniformly from the mix, and no two occurrences
+// overlap. With schedule.overlap each fault of the mix has a timeline of
+// its own instead: gaps of mean_interval on average between the end of
+// one of its occurrences and the start of its next, drawn fault after
+// fault, so occurrences of different faults may overlap (never two of the
+// same fault). None ends after the time limit.
 func (s *Scenario) Plan() []Planned {
 	limit := time.Duration(s.TimeLimit)
 	var out []Planned
@@ -81,6 +87,22 @@ func (s *Scenario) Plan() []Planned {
 	}
 	rng := seed.Plan.Rand(s.Seed)
 	mean := float64(s.Schedule.MeanInterval)
+	if s.Schedule.Overlap {
+		for i, f := range s.Faults {
+			t := time.Duration(0)
+			for range maxOccurrences {
+				t += time.Duration(rng.ExpFloat64() * mean)
+				end := t + time.Duration(f.Duration)
+				if end > limit {
+					break
+				}
+				out = append(out, Planned{Fault: i, Window: Window{Start: t, End: end}})
+				t = end
+			}
+		}
+		slices.SortStableFunc(out, func(a, b Planned) int { return cmp.Compare(a.Start, b.Start) })
+		return out
+	}
 	t := time.Duration(0)
 	for len(out) < maxOccurrences {
 		t += time.Duration(rng.ExpFloat64() * mean)

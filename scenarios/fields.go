@@ -77,6 +77,8 @@ type Fields struct {
 	nodes []string
 	// span is how long one occurrence of the fault lasts; 0 elsewhere.
 	span time.Duration
+	// nested is true in a step of a compound fault.
+	nested bool
 }
 
 func (f *Fields) at(key string) string {
@@ -292,7 +294,7 @@ func (f *Fields) Sub(key string, keys []string, decode func(*Fields)) bool {
 		return false
 	}
 	n, p := f.vals[key], f.at(key)
-	sub := &Fields{d: f.d, item: n, path: p, nodes: f.nodes, span: f.span}
+	sub := &Fields{d: f.d, item: n, path: p, nodes: f.nodes, span: f.span, nested: f.nested}
 	fields := make([]field, len(keys))
 	for i, k := range keys {
 		fields[i] = field{key: k, decode: func(*yaml.Node, string) {}}

@@ -30,9 +30,14 @@ func (d *decoder) strList(n *yaml.Node, path string) ([]string, bool) {
 
 func (d *decoder) schedule(n *yaml.Node, path string, sc *Schedule) {
 	d.mapping(n, path, []field{
-		{key: "mode", required: true, example: "mode: random", decode: func(n *yaml.Node, p string) {
+		{key: "mode", decode: func(n *yaml.Node, p string) {
 			if v, ok := d.enum(n, p, KnownScheduleModes); ok {
 				sc.Mode = v
+			}
+		}},
+		{key: "overlap", decode: func(n *yaml.Node, p string) {
+			if v, ok := d.boolean(n, p); ok {
+				sc.Overlap = v
 			}
 		}},
 		{key: "mean_interval", decode: func(n *yaml.Node, p string) {

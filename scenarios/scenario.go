@@ -39,7 +39,7 @@ type Scenario struct {
 	// 5s..24h.
 	TimeLimit Duration `yaml:"time_limit"`
 	// Faults are injected on their schedules during the time limit; may be
-	// empty. Their occurrences never overlap.
+	// empty. Their occurrences overlap only with Schedule.Overlap.
 	Faults []Fault `yaml:"faults"`
 	// Recovery is how long the workload goes on after the final heal before
 	// the final reads; default 10s, 0..1h.
@@ -119,6 +119,11 @@ type Fault struct {
 type Schedule struct {
 	Mode         string   `yaml:"mode"`
 	MeanInterval Duration `yaml:"mean_interval,omitempty"`
+	// Overlap lets occurrences of different faults overlap: a fault may
+	// start while others are in effect. Faults that cannot act together
+	// (see [Overlapper]) are still refused. Default false: the lab heals
+	// one fault before the next starts.
+	Overlap bool `yaml:"overlap,omitempty"`
 }
 
 // Window is one occurrence of a fault: its start and end as offsets from the

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -49,6 +50,9 @@ func TestLoadErrors(t *testing.T) {
 		{"multi-doc", []pos{{6, 1, ""}}},
 		{"anchors", []pos{{4, 13, "time_limit"}, {9, 15, "faults[0].duration"}}},
 		{"overlap", []pos{{16, 9, "faults[2].at"}, {21, 9, "faults[3].at"}}},
+		{"overlap-together", []pos{{10, 36, "faults[3].at"}, {14, 47, "faults[7].at"}, {15, 63, "faults[8].at"}}},
+		{"sequence", []pos{{11, 30, "faults[0].steps[1].target"}, {12, 58, "faults[0].steps[2].duration"}, {13, 39, "faults[0].steps[3].at"},
+			{18, 9, "faults[1].steps[0].kind"}, {23, 61, "faults[1].steps[2].after"}, {24, 32, "faults[1].steps[3].after"}, {25, 5, "faults[2].steps"}}},
 		{"past-limit", []pos{{8, 9, "faults[0].at"}, {12, 9, "faults[1].at"}, {16, 9, "faults[2].at"}, {20, 9, "faults[3].at"}}},
 		{"schedule", []pos{{10, 12, "faults[0].every"}, {15, 12, "faults[1].times"}, {18, 9, "faults[2].at"}, {19, 15, "faults[2].duration"}, {25, 12, "faults[3].every"}}},
 		{"missing", []pos{{1, 1, "name"}, {1, 1, "system"}, {1, 1, "time_limit"}, {5, 5, "faults[0].kind"}, {5, 5, "faults[0].at"}}},
@@ -269,6 +273,7 @@ func TestResolvedRoundTrip(t *testing.T) {
 		{"serializable", "etcd-serializable-reads.yaml"},
 		{"minimal", ""},
 		{"everything", "testdata/everything.yaml"},
+		{"sequence", "etcd-part-kill.yaml"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -300,6 +305,7 @@ func TestResolvedRoundTrip(t *testing.T) {
 			// written file lays them out anew.
 			for i := range back.Faults {
 				back.Faults[i].Line, s.Faults[i].Line = 0, 0
+				back.Faults[i].Params, s.Faults[i].Params = withoutLines(back.Faults[i].Params), withoutLines(s.Faults[i].Params)
 			}
 			if !reflect.DeepEqual(back, s) {
 				t.Errorf("load(Resolved())=%+v\nwant %+v\nYAML:\n%s", back, s, out)
@@ -448,4 +454,17 @@ func TestEveryShippedScenarioLoads(t *testing.T) {
 			t.Errorf("%s plans no fault", f)
 		}
 	}
+}
+
+// withoutLines zeroes the lines of a sequence's steps.
+func withoutLines(params any) any {
+	p, ok := params.(nemesis.SequenceParams)
+	if !ok {
+		return params
+	}
+	p.Steps = slices.Clone(p.Steps)
+	for i := range p.Steps {
+		p.Steps[i].Line = 0
+	}
+	return p
 }

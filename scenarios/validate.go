@@ -363,7 +363,8 @@ func (d *decoder) faults(n *yaml.Node, path string) ([]Fault, []faultSource) {
 }
 
 // checkFaults checks each fault against the rest of the scenario, fills in
-// Times, and checks that no two faults overlap in time.
+// Times, and checks that no two faults overlap in time; with
+// schedule.overlap, that no two that overlap cannot act together.
 func (d *decoder) checkFaults(s *Scenario, srcs []faultSource) {
 	limit := time.Duration(s.TimeLimit)
 	limitOK := d.valid("time_limit")
@@ -443,6 +444,10 @@ func (d *decoder) checkFaults(s *Scenario, srcs []faultSource) {
 		}
 		scheduled[i] = f.Occurrences(limit)
 	}
+	d.checkTogether(s, srcs, scheduled)
+	if s.Schedule.Overlap {
+		return
+	}
 	for j := range scheduled {
 		for i := range j {
 			a, b, ok := overlap(scheduled[i], scheduled[j])
@@ -454,6 +459,7 @@ func (d *decoder) checkFaults(s *Scenario, srcs []faultSource) {
 			if len(scheduled[i]) == 1 && len(scheduled[j]) == 1 {
 				hint = fmt.Sprintf("the lab heals one fault before the next starts: start %s at %s or later, or move %s", pj, Duration(a.End), pi)
 			}
+			hint += "; or let faults act together with schedule: {overlap: true}"
 			d.add(srcs[j].vals["at"], pj+".at", hint,
 				"%s (%s) from %s to %s overlaps %s (%s) from %s to %s",
 				pj, describeFault(s.Faults[j]), Duration(b.Start), Duration(b.End),
@@ -478,11 +484,13 @@ func overlap(as, bs []Window) (Window, Window, bool) {
 
 // describeFault names a fault for messages: its kind, and what its
 // parameters say of themselves.
-func describeFault(f Fault) string {
-	if st, ok := f.Params.(fmt.Stringer); ok {
+func describeFault(f Fault) string { return describeKind(f.Kind, f.Params) }
+
+func describeKind(kind string, params any) string {
+	if st, ok := params.(fmt.Stringer); ok {
 		if d := st.String(); d != "" {
-			return f.Kind + " " + d
+			return kind + " " + d
 		}
 	}
-	return f.Kind
+	return kind
 }
