@@ -359,8 +359,10 @@ func TestSetWorkloadOutcomes(t *testing.T) {
 			}
 		case history.Info:
 			count["info "+e.F]++
-			if e.Error != errLost.Error() {
-				t.Errorf("event %d: info with error %q, want only lost answers unknown", i+1, e.Error)
+			// A lost answer, or an operation the deadline cut (the run's
+			// end, or its timeout on a loaded machine): both unknown.
+			if e.Error != errLost.Error() && e.Error != context.DeadlineExceeded.Error() && e.Error != context.Canceled.Error() {
+				t.Errorf("event %d: info with error %q, want only lost answers and deadlines unknown", i+1, e.Error)
 			}
 		}
 	}
