@@ -123,6 +123,8 @@ type Fault struct {
 	// Offset is the clock offset a fault of kind "clock" set on its nodes,
 	// in nanoseconds (negative: behind); zero for other faults.
 	Offset int64 `json:"offset_ns,omitempty"`
+	// Disk is what a disk fault did to each node's data directory.
+	Disk []DiskEffect `json:"disk,omitempty"`
 }
 
 // Value is an operation's input or output, kept as the JSON it was written
