@@ -135,3 +135,23 @@ func TestDiskScenariosShipped(t *testing.T) {
 		}
 	}
 }
+
+// TestOverheadScenarios: the two runs docs/performance.md compares load,
+// and differ in system.disk alone.
+func TestOverheadScenarios(t *testing.T) {
+	plain, err := load(filepath.Join("bench", "etcd-overhead-plain.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fuse, err := load(filepath.Join("bench", "etcd-overhead-faultfs.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain.System.Disk != "" || fuse.System.Disk != scenarios.DiskFaultFS {
+		t.Errorf("disks %q and %q, want none and faultfs", plain.System.Disk, fuse.System.Disk)
+	}
+	plain.System.Disk, plain.Name, plain.Path = fuse.System.Disk, fuse.Name, fuse.Path
+	if !reflect.DeepEqual(plain, fuse) {
+		t.Errorf("the runs differ beyond system.disk:\n%+v\n%+v", plain, fuse)
+	}
+}
