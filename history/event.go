@@ -126,6 +126,8 @@ type Fault struct {
 	// Parent is the ID of the sequence this fault is a step of (its Detail
 	// says which step); 0 for a fault of its own.
 	Parent int `json:"parent,omitempty"`
+	// Disk is what a disk fault did to each node's data directory.
+	Disk []DiskEffect `json:"disk,omitempty"`
 }
 
 // Value is an operation's input or output, kept as the JSON it was written

@@ -13,6 +13,12 @@
 // from the bridge's gateway address, which no rule names: the clients on each
 // side of a partition keep talking to their node.
 //
+// Disk faults (power-loss, corrupt, truncate, snapshot-rollback,
+// disk-errors, disk-slow) act on the nodes' data directories, which a run
+// with one of them puts on the lab's FUSE layer (internal/faultfs) through
+// the runtime's [runtime.Disks]; the kinds that change files stop the
+// nodes first and start them at the heal.
+//
 // Every inject is paired with a heal: the runner heals in a defer, on Ctrl-C
 // and SIGTERM, and calls [Partitioner.HealAll] as a last resort, with a
 // context that the run's cancellation cannot end.

@@ -38,6 +38,12 @@ var All = []Kind{
 	AdminKind{Op: KindDefrag},
 	AdminKind{Op: KindSnapshot},
 	SequenceKind{},
+	PowerLossKind{},
+	CorruptKind{},
+	TruncateKind{},
+	SnapshotRollbackKind{},
+	DiskErrorsKind{},
+	DiskSlowKind{},
 }
 
 // Fault kinds, by the name a scenario gives in faults[].kind.
@@ -65,6 +71,12 @@ type Powers struct {
 	Leader bool
 	// Admin names the maintenance operations the system offers.
 	Admin []string
+	// Disks is true when the runtime can put the nodes' data directories
+	// on the lab's FUSE layer (runtime.Abilities.Disks).
+	Disks bool
+	// DiskProblem, when not empty, says why this machine cannot serve that
+	// layer (no FUSE); asked only of runs that need disks.
+	DiskProblem string
 }
 
 // Occurrence is one planned occurrence of a fault: its ID (from 1, in time
@@ -98,6 +110,12 @@ type Env struct {
 	Nodes Nodes
 	// Procs controls the nodes' processes; nil where the runtime cannot.
 	Procs runtime.Processes
+	// Running says whether a node's process is alive, and its state in
+	// words when not; nil if unknown.
+	Running func(ctx context.Context, node string) (bool, string, error)
+	// Disks are the nodes' disks on the lab's FUSE layer; nil when the run
+	// put no node there.
+	Disks runtime.Disks
 	// Leader asks the system who leads; nil if it cannot tell.
 	Leader func(ctx context.Context) (string, error)
 	// NodeClock reads a node's own wall clock; nil if the system cannot

@@ -10,6 +10,7 @@ import (
 	"github.com/lab-chaos/lab/history"
 	"github.com/lab-chaos/lab/nemesis"
 	"github.com/lab-chaos/lab/rundir"
+	"github.com/lab-chaos/lab/runtime"
 	"github.com/lab-chaos/lab/systems"
 	"github.com/lab-chaos/lab/workloads"
 )
@@ -123,6 +124,10 @@ func (r *run) nemesisEnv(hw *history.Writer, clock *history.Clock) *nemesis.Env 
 	}
 	if r.drv.Abilities().Processes {
 		env.Procs = rt
+	}
+	env.Running = rt.Running
+	if d, ok := rt.(runtime.Disks); ok && r.disks {
+		env.Disks = d
 	}
 	if l, ok := systems.AsLeaders(r.sys.inst); ok {
 		env.Leader = func(ctx context.Context) (string, error) { return l.Leader(ctx, peers) }

@@ -63,6 +63,10 @@ func (r *run) prepare(ctx context.Context) error {
 	if p, ok := inst.(systems.Packaged); ok && p.NeedsImage() && drv.Abilities().StaticOnly {
 		return &BadInput{Err: fmt.Errorf("%s: the %s runtime runs only static binaries, and %s runs from a file system of its own", sc.Path, sc.Runtime, systems.NameOf(kind, inst)), Hint: "use runtime: docker"}
 	}
+	r.disks = r.needsDisks()
+	if r.disks {
+		r.diskProblem = r.checkDisks(ctx)
+	}
 	if err := r.faultsAvailable(); err != nil {
 		return err
 	}
@@ -110,7 +114,8 @@ func (r *run) prepare(ctx context.Context) error {
 func (r *run) powers() nemesis.Powers {
 	ab := r.drv.Abilities()
 	_, leader := systems.AsLeaders(r.sys.inst)
-	pw := nemesis.Powers{Root: os.Geteuid() == 0, HostProcesses: ab.HostProcesses, Processes: ab.Processes, Leader: leader}
+	pw := nemesis.Powers{Root: os.Geteuid() == 0, HostProcesses: ab.HostProcesses, Processes: ab.Processes, Leader: leader,
+		Disks: ab.Disks, DiskProblem: r.diskProblem}
 	if a, ok := r.sys.inst.(systems.Admin); ok {
 		pw.Admin = a.AdminOps()
 	}
@@ -145,10 +150,74 @@ func (r *run) faultsAvailable() error {
 		}
 		check(f.Kind, f.Params, f.Line, fmt.Sprintf("faults[%d]", i))
 	}
+	if r.sc.System.Disk == scenarios.DiskFaultFS {
+		var msg string
+		switch {
+		case !pw.Disks:
+			msg = fmt.Sprintf("disk %s: the %s runtime cannot put the nodes' data directories on the lab's FUSE layer", scenarios.DiskFaultFS, r.sc.Runtime)
+		case pw.DiskProblem != "":
+			msg = fmt.Sprintf("disk %s needs FUSE on this machine: %s", scenarios.DiskFaultFS, pw.DiskProblem)
+		}
+		if msg != "" {
+			errs = append(errs, &scenarios.Error{File: r.sc.Path, Field: "system.disk", Msg: msg,
+				Hint: "remove system.disk, or run where FUSE works (`lab doctor` says)"})
+		}
+	}
 	if len(errs) > 0 {
 		return &BadInput{Err: errs}
 	}
 	return nil
+}
+
+// needsDisks says whether the run puts the nodes' data directories on the
+// lab's FUSE layer: system.disk asks for it, or one of the faults needs
+// it. Runs without either pay nothing for it.
+func (r *run) needsDisks() bool {
+	if r.sc.System.Disk == scenarios.DiskFaultFS {
+		return true
+	}
+	needs := func(kind string, params any) bool {
+		k, ok := nemesis.Lookup(r.plugins.Faults, kind)
+		return ok && nemesis.NeedsDisk(k, params)
+	}
+	for _, f := range r.sc.Faults {
+		// A sequence's steps are faults of their own kinds.
+		if c, ok := f.Params.(scenarios.Compound); ok {
+			for _, s := range c.FaultSteps() {
+				if needs(s.Kind, s.Params) {
+					return true
+				}
+			}
+			continue
+		}
+		if needs(f.Kind, f.Params) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkDisks asks the runtime whether this machine can serve its disks
+// (FUSE), once; "" if it can.
+func (r *run) checkDisks(ctx context.Context) string {
+	c, ok := r.drv.(runtime.DiskChecker)
+	if !ok || !r.drv.Abilities().Disks {
+		return ""
+	}
+	if err := c.CheckDisks(ctx); err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+// settings are the system's settings as the report lists them, and the
+// disks the lab put the nodes on.
+func (r *run) settings() []string {
+	s := r.sys.inst.Settings()
+	if r.disks {
+		s = append(s, "data directories: on the lab's FUSE layer (faultfs), which tracks every write to drop what was not fsynced")
+	}
+	return s
 }
 
 // plan is the scenario's fault plan as the nemesis runs it, numbered from

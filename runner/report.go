@@ -72,7 +72,7 @@ func (r *run) writeResults(events []history.Event, res checker.Result, truncated
 	sc, out := r.sc, r.out
 	info := rundir.RunInfo{
 		ID: out.RunID, Scenario: sc.Name, Seed: sc.Seed, System: r.systemDesc(), Started: r.began,
-		Interrupted: out.Interrupted, Command: r.command(), Settings: r.sys.inst.Settings(),
+		Interrupted: out.Interrupted, Command: r.command(), Settings: r.settings(),
 		Offered: out.Stats.Offered, Begun: out.Stats.Started, Late: out.Stats.Late, Skipped: out.Stats.Skipped,
 		Truncated: truncated,
 	}
@@ -110,7 +110,7 @@ func (r *run) writeResults(events []history.Event, res checker.Result, truncated
 	run.Set = res.Set
 	run.Logs, run.LogsChecked = r.checkLogs()
 	run.Notes = rateNotes(out)
-	for _, s := range r.sys.inst.Settings() {
+	for _, s := range r.settings() {
 		run.Notes = append(run.Notes, "System setting: "+s+".")
 	}
 	if out.Interrupted {

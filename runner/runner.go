@@ -126,6 +126,11 @@ type run struct {
 	sys systemRun
 	wl  workloads.Workload
 	drv runtime.Driver
+	// disks is set when the nodes' data directories go on the lab's FUSE
+	// layer (a disk fault, or system.disk); diskProblem then says why this
+	// machine cannot, if it cannot.
+	disks       bool
+	diskProblem string
 
 	// Set by start.
 	cluster clusterRun

@@ -22,7 +22,7 @@ type clusterRun struct {
 // removal (after the logs are saved) is on the cleanup stack.
 func (r *run) start(ctx context.Context) error {
 	t := time.Now()
-	rt, err := r.drv.New(ctx, r.out.RunID, r.sys.art)
+	rt, err := r.drv.New(ctx, r.out.RunID, r.sys.art, runtime.Options{Disks: r.disks, Seed: r.streams.disk})
 	if err != nil {
 		return err
 	}
@@ -33,6 +33,9 @@ func (r *run) start(ctx context.Context) error {
 		}
 		if r.opt.Keep {
 			r.say("cluster kept running: remove it with `lab cleanup --run %s`", r.out.RunID)
+			if r.disks {
+				r.say("the nodes' data directories are FUSE mounts served by this process: once it exits they answer every access with an error, until `lab cleanup` removes them")
+			}
 			return nil
 		}
 		return rt.Close(ctx)

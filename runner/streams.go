@@ -14,8 +14,10 @@ type streams struct {
 	seed     uint64
 	workload *rand.Rand
 	nemesis  *rand.Rand
+	// disk seeds the runtime's disks.
+	disk uint64
 }
 
 func newStreams(s uint64) streams {
-	return streams{seed: s, workload: seed.Workload.Rand(s), nemesis: seed.Nemesis.Rand(s)}
+	return streams{seed: s, workload: seed.Workload.Rand(s), nemesis: seed.Nemesis.Rand(s), disk: seed.Disk.Rand(s).Uint64()}
 }

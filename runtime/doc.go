@@ -12,5 +12,7 @@
 // network namespace is the node's, saves the logs and removes everything
 // it made. Nothing here knows of faults or of any particular system: the
 // fault code asks a runtime for PIDs and process control, never the other
-// way round.
+// way round. A run that asks for disks ([Options.Disks]) gets each node's
+// data directory on a [Disk] (the lab's FUSE layer), which the disk faults
+// find through [Disks] by type assertion.
 package runtime

@@ -112,8 +112,8 @@ type Driver interface {
 	// Prepare makes the artifact runnable (an image for Docker) unless that
 	// is already done, and says what it made and whether it had to.
 	Prepare(ctx context.Context, art Artifact, progress io.Writer) (what string, built bool, err error)
-	// New makes the runtime of one run, labelled with runID.
-	New(ctx context.Context, runID string, art Artifact) (Runtime, error)
+	// New makes the runtime of one run, labelled with runID, as opts ask.
+	New(ctx context.Context, runID string, art Artifact, opts Options) (Runtime, error)
 	// Cleanup removes what runs left behind (one run if runID is not
 	// empty), only what the lab labelled, and says what it removed.
 	Cleanup(ctx context.Context, runID string) ([]string, error)
@@ -133,6 +133,23 @@ type Abilities struct {
 	// a file system of the node's own (a Debian root, a Dockerfile's
 	// image): the local runtime.
 	StaticOnly bool
+	// Disks is true when the runtime can put each node's data directory
+	// on a disk that injects faults ([Options.Disks], [Disks]).
+	Disks bool
+}
+
+// Options are what one run asks of its runtime beyond the artifact. The
+// zero value asks for nothing more.
+type Options struct {
+	// Disks puts every node's data directory on a disk that injects
+	// faults (the lab's FUSE layer, internal/faultfs), mounted before the
+	// node starts and unmounted by Close; the runtime then implements
+	// [Disks]. Off, the data directories are plain directories and cost
+	// nothing.
+	Disks bool
+	// Seed seeds what the disks draw (which writes or fsyncs fail), one
+	// stream per node, so that a run's disk errors replay.
+	Seed uint64
 }
 
 // EnvError is a machine that cannot do what was asked: no Docker engine,

@@ -17,6 +17,8 @@ import (
 var (
 	// KnownScheduleModes lists the schedule modes, by schedule.mode.
 	KnownScheduleModes = []string{"fixed", "random"}
+	// KnownDisks lists what system.disk may name.
+	KnownDisks = []string{DiskFaultFS}
 )
 
 // Scenario is one scenario file: a system under test, a workload run against
@@ -68,9 +70,18 @@ type System struct {
 	// Version is the server version to run; empty for the system's
 	// default. The system refuses a version it cannot build.
 	Version string `yaml:"version,omitempty"`
+	// Disk is what the nodes' data directories are: empty (the default)
+	// for plain directories, or the lab's FUSE layer when a disk fault
+	// asks for it; [DiskFaultFS] for that layer in any case (to measure
+	// what it costs a run without disk faults).
+	Disk string `yaml:"disk,omitempty"`
 	// Params are the system's own settings, as it decoded them.
 	Params any `yaml:"-"`
 }
+
+// DiskFaultFS is system.disk's value that puts every node's data directory
+// on the lab's FUSE layer (internal/faultfs).
+const DiskFaultFS = "faultfs"
 
 // Workload is the client load: Concurrency client processes, spread over the
 // nodes round robin, issuing Rate operations per second in total.

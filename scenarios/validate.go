@@ -206,6 +206,11 @@ func (d *decoder) system(n *yaml.Node, path string, sys *System) pluginSource {
 				sys.Version = v
 			}
 		}},
+		{key: "disk", decode: func(n *yaml.Node, p string) {
+			if v, ok := d.enum(n, p, KnownDisks); ok {
+				sys.Disk = v
+			}
+		}},
 	}, d.kindFields(plugin, asPlugins(d.vocab.Systems), "system", own)...))
 	p := path + ".nodes"
 	if vals == nil || kind == nil || !d.valid(path+".name") || !d.valid(p) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lab-chaos/lab/internal/faultfs"
 	"github.com/lab-chaos/lab/plugins"
 )
 
@@ -24,6 +25,10 @@ func newCleanupCmd() *cobra.Command {
     namespace and go with the container.
   - the local runtime: the namespaces, links, routes, cgroups, processes and
     working directories listed in the run's marker under /run/lab.
+  - disks: the lab's FUSE mounts (type fuse.lab-faultfs, source
+    lab-faultfs:<run>) that a killed run left on the nodes' data directories,
+    unmounted first, and the Docker runtime's data directories
+    (<temp dir>/lab-docker-<run>, with the run's label file inside).
 
 Nothing without the lab's label or marker is touched.`,
 		Example: `  # Everything any run of the lab left behind
@@ -38,6 +43,14 @@ Nothing without the lab's label or marker is touched.`,
 			w := cmd.OutOrStdout()
 			n := 0
 			var errs []error
+			// The lab's FUSE mounts go first: a directory cannot be
+			// removed while one is mounted in it.
+			mounts, err := unmountLeftovers(runID)
+			for _, m := range mounts {
+				fmt.Fprintf(w, "removed faultfs mount %s\n", m)
+			}
+			n += len(mounts)
+			errs = append(errs, err)
 			set := plugins.Default()
 			defer set.Close()
 			for _, drv := range set.Runtimes {
@@ -63,4 +76,30 @@ Nothing without the lab's label or marker is touched.`,
 	}
 	cmd.Flags().StringVar(&runID, "run", "", "remove only this run's resources")
 	return cmd
+}
+
+// unmountLeftovers unmounts the lab's faultfs mounts (of runID, or every
+// run's), and returns where they were. A mount whose lab died answers
+// ENOTCONN; one of a lab still running is unmounted too, as its
+// containers are removed.
+func unmountLeftovers(runID string) ([]string, error) {
+	left, err := faultfs.Leftovers()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	var errs []error
+	// Last mounted first: a mount inside another goes before it.
+	for i := len(left) - 1; i >= 0; i-- {
+		l := left[i]
+		if runID != "" && l.RunID != runID {
+			continue
+		}
+		if err := faultfs.UnmountStale(l.Mountpoint); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s (run %s)", l.Mountpoint, l.RunID))
+	}
+	return out, errors.Join(errs...)
 }

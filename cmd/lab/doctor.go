@@ -32,8 +32,9 @@ func newDoctorCmd() *cobra.Command {
 means for which faults: Docker reachable and its version, root (CAP_NET_ADMIN
 and CAP_SYS_ADMIN), nftables, random numbers in nftables, the NFQUEUE target
 and nfnetlink_queue, netem, tbf, htb, ptrace, the cgroup freezer, time
-namespaces. Kernel features are tried for real, in a throwaway network
-namespace: the host's own network is never touched.
+namespaces, FUSE (for disk faults). Kernel features are tried for real, in
+a throwaway network namespace: the host's own network is never touched.
+FUSE is tried with a real mount of a scratch directory, removed after.
 
 Exit 0 when the main job can run (Docker, root and nftables), 255 otherwise.`,
 		Example: `  # What works here

@@ -86,4 +86,8 @@ func TestDoctorOnThisMachine(t *testing.T) {
 	if _, err := os.Stat("/proc/self/ns/time"); got["timens"] != (err == nil) {
 		t.Errorf("timens = %v, want %v", got["timens"], err == nil)
 	}
+	// As root with /dev/fuse, the lab mounts by itself: disk faults work.
+	if _, err := os.Stat("/dev/fuse"); got["fuse"] != (err == nil) {
+		t.Errorf("fuse = %v, want %v", got["fuse"], err == nil)
+	}
 }

@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lab-chaos/lab/internal/faultfs"
 	"github.com/lab-chaos/lab/internal/labtest"
+	"github.com/lab-chaos/lab/runtime/docker"
 )
 
 // startLab starts the lab as a separate process (the test binary re-executed
@@ -45,12 +47,14 @@ func waitForHistory(t *testing.T, store, want string, cmd *exec.Cmd, out *bytes.
 }
 
 // TestKill9ThenCleanup kills the lab with SIGKILL (no defer runs, nothing is
-// healed) during a partition and during a pause; `lab cleanup` must then
-// remove everything the lab made, and a fresh run must pass.
+// healed) during a partition, during a pause and during a power loss (with
+// every node's data directory a faultfs mount the dead lab served); `lab
+// cleanup` must then remove everything the lab made, and a fresh run must
+// pass.
 func TestKill9ThenCleanup(t *testing.T) {
 	labtest.Docker(t)
 	labtest.Root(t)
-	for _, scenario := range []string{"long-partition", "long-pause"} {
+	for _, scenario := range []string{"long-partition", "long-pause", "long-power-loss"} {
 		t.Run(scenario, func(t *testing.T) {
 			store := t.TempDir()
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -72,6 +76,23 @@ func TestKill9ThenCleanup(t *testing.T) {
 				t.Errorf("cleanup removed nothing after a killed run:\n%s", stdout)
 			}
 			assertNothingLeft(t, runID)
+			if scenario == "long-power-loss" {
+				if strings.Count(stdout, "removed faultfs mount") != 3 || !strings.Contains(stdout, "removed data directory") {
+					t.Errorf("cleanup did not unmount the three disks and remove the data directories:\n%s", stdout)
+				}
+				left, err := faultfs.Leftovers()
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, l := range left {
+					if l.RunID == runID {
+						t.Errorf("faultfs mount %s left after cleanup", l.Mountpoint)
+					}
+				}
+				if _, err := os.Stat(docker.DataRoot(runID)); !os.IsNotExist(err) {
+					t.Errorf("data directories left after cleanup: %v", err)
+				}
+			}
 			// A second cleanup finds nothing.
 			if _, stdout, _ := runLab(t, "cleanup", "--run", runID); !strings.Contains(stdout, "nothing") {
 				t.Errorf("second cleanup: %s", stdout)

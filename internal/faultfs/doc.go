@@ -8,7 +8,10 @@
 //     would;
 //   - [FS.SetErrors] fails a fraction of writes, fsyncs or reads with EIO;
 //   - [FS.SetFsyncDelay] makes fsync slow;
-//   - [FS.Clear] ends the last two.
+//   - [FS.Clear] ends the last two;
+//   - [FS.Sync] makes everything so far durable, as the kernel's
+//     write-back of dirty pages would, so that a later power loss drops
+//     only what came after.
 //
 // Faults while the node is stopped are plain functions over the backing
 // directory: [Corrupt] flips bits, [Truncate] cuts files, [Snapshot] and

@@ -107,6 +107,15 @@ func (j *journal) commit(i int) {
 	j.ops = append([]nsOp(nil), j.ops[i+1:]...)
 }
 
+// commitAll makes every change durable.
+func (j *journal) commitAll() {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if len(j.ops) > 0 {
+		j.commit(len(j.ops) - 1)
+	}
+}
+
 // pending counts the changes not durable.
 func (j *journal) pending() int {
 	j.mu.Lock()

@@ -83,6 +83,30 @@ func (f *FS) PowerLoss() (Report, error) {
 	return Report{Files: files, Names: names}, errors.Join(errs...)
 }
 
+// Sync makes every change made so far durable, data and names, as a
+// machine's kernel does when it writes its dirty pages back and its file
+// system commits its journal (or as sync(2) does): a later PowerLoss drops
+// only what changes after it. Without it, only fsync makes anything
+// durable, which is the strictest case; the lab uses it to model a
+// machine that wrote its dirty data back some time before it lost power.
+func (f *FS) Sync() error {
+	f.unmountMu.Lock()
+	defer f.unmountMu.Unlock()
+	if f.unmounted {
+		return errors.New("faultfs: Sync after Unmount")
+	}
+	// Dirty pages of shared writable mappings first, as for PowerLoss: the
+	// write-back takes them too.
+	for _, in := range f.data.knownInodes() {
+		in.NotifyContent(0, 0)
+	}
+	f.world.Lock()
+	defer f.world.Unlock()
+	f.data.cleanAll()
+	f.names.commitAll()
+	return nil
+}
+
 // inodeAt returns go-fuse's inode for a relative path, if it knows one.
 func (f *FS) inodeAt(rel string) *fs.Inode {
 	in := f.root.EmbeddedInode()

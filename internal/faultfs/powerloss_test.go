@@ -2,6 +2,7 @@ package faultfs
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -405,5 +406,55 @@ func TestConcurrentHandlesOneFile(t *testing.T) {
 	}
 	if left != 0 {
 		t.Errorf("%d file states left with every handle closed and the file clean", left)
+	}
+}
+
+// TestSync: a write-back makes everything so far durable, data and names
+// and an unlink; a power loss after it drops only what came after.
+func TestSync(t *testing.T) {
+	const old = "durable content, written before the mount\n"
+	f, backing, mnt := mountT(t, Options{}, func(b string) {
+		writeFile(t, filepath.Join(b, "a"), old)
+		writeFile(t, filepath.Join(b, "gone"), old)
+	})
+	w, err := os.OpenFile(filepath.Join(mnt, "a"), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.WriteAt([]byte("BEFORE"), 0); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(mnt, "dir", "new"), "made before the write-back")
+	if err := os.Remove(filepath.Join(mnt, "gone")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.WriteAt([]byte("AFTER"), 10); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(mnt, "later"), "made after it")
+
+	r := powerLoss(t, f)
+	wantContent(t, backing, mnt, "a", "BEFORE"+old[6:])
+	wantContent(t, backing, mnt, "dir/new", "made before the write-back")
+	wantGone(t, backing, mnt, "gone")
+	wantGone(t, backing, mnt, "later")
+	if len(r.Names) != 1 || r.Names[0].Path != "later" {
+		t.Errorf("names undone %v, want only the creation of later", r.Names)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(backing, trashName)); len(ents) != 0 {
+		t.Errorf("the trash keeps %d entries after a write-back made the unlink durable", len(ents))
+	}
+	w.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := f.Unmount(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Sync(); err == nil {
+		t.Error("Sync after Unmount: no error")
 	}
 }

@@ -356,6 +356,24 @@ func (t *tracker) restoreAll() (lost []LostData, inodes []*fs.Inode) {
 	return lost, inodes
 }
 
+// cleanAll makes every file's content durable as it is (a write-back of
+// every dirty page). The caller holds the world lock.
+func (t *tracker) cleanAll() {
+	t.mu.Lock()
+	states := make([]*fileState, 0, len(t.files))
+	for _, st := range t.files {
+		states = append(states, st)
+	}
+	t.mu.Unlock()
+	for _, st := range states {
+		st.mu.Lock()
+		if st.dirty {
+			t.clean(st)
+		}
+		st.mu.Unlock()
+	}
+}
+
 // restore writes st's kept chunks back and cuts the file to its durable
 // size. st.mu held.
 func (t *tracker) restore(st *fileState) LostData {

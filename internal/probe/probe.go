@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/lab-chaos/lab/internal/faultfs"
 	"github.com/lab-chaos/lab/internal/vdso"
 )
 
@@ -50,8 +51,16 @@ func answer(name string, err error, okDetail, yesMeans, noMeans string) Check {
 func All(ctx context.Context) []Check {
 	return []Check{
 		Docker(ctx), Root(), NFTables(), Numgen(), NFQueueTarget(), NFQueue(),
-		Netem(), TBF(), HTB(), Ptrace(), VDSO(), Freezer(), TimeNS(),
+		Netem(), TBF(), HTB(), Ptrace(), VDSO(), Freezer(), TimeNS(), FUSE(ctx),
 	}
+}
+
+// FUSE mounts the lab's FUSE layer over a scratch directory, writes,
+// syncs and unmounts (faultfs.Probe): what disk faults need.
+func FUSE(ctx context.Context) Check {
+	return answer("fuse", faultfs.Probe(ctx), "a faultfs mount wrote, synced and unmounted",
+		"disk faults work: power-loss, corrupt, truncate, snapshot-rollback, disk-errors, disk-slow (nodes' data directories on the lab's FUSE layer)",
+		"no disk faults: a scenario with one is refused before it starts")
 }
 
 // Docker asks the engine for its version over its API socket (DOCKER_HOST,

@@ -41,6 +41,9 @@ func TestProbesMatchThisKernel(t *testing.T) {
 			t.Errorf("%s: no (%s), want yes: this kernel has it", name, checks[name].Detail)
 		}
 	}
+	if _, err := os.Stat("/dev/fuse"); checks["fuse"].OK != (err == nil) {
+		t.Errorf("fuse=%v (%s), want %v: as root, /dev/fuse is all a faultfs mount needs", checks["fuse"].OK, checks["fuse"].Detail, err == nil)
+	}
 	_, statErr := os.Stat("/proc/self/ns/time")
 	if got := checks["timens"].OK; got != (statErr == nil) {
 		t.Errorf("timens=%v, want %v", got, statErr == nil)

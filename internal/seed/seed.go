@@ -21,6 +21,9 @@ const (
 	Nemesis Stream = 1
 	// Plan draws the random fault schedule (schedule: random).
 	Plan Stream = 2
+	// Disk seeds the disks of the nodes (which writes and fsyncs fail
+	// under disk-errors): its first draw is the runtime's disk seed.
+	Disk Stream = 3
 )
 
 // Rand returns the stream's generator for seed.

@@ -35,7 +35,7 @@ func Start(ctx context.Context, t testing.TB, drv runtime.Driver, inst systems.I
 	if _, _, err := drv.Prepare(ctx, art, os.Stderr); err != nil {
 		t.Fatal(err)
 	}
-	rt, err := drv.New(ctx, runID, art)
+	rt, err := drv.New(ctx, runID, art, runtime.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

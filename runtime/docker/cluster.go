@@ -14,10 +14,12 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/pkg/stdcopy"
 
 	"github.com/lab-chaos/lab/runtime"
+	"github.com/lab-chaos/lab/runtime/nodedisk"
 )
 
 // Node is a started node.
@@ -36,8 +38,12 @@ type Cluster struct {
 	netName string
 	prefix  netip.Prefix
 	image   string
-	mu      sync.Mutex
-	nodes   []*Node
+	// dataRoot holds every node's data directory on the host (made by
+	// Start, removed by Close); disks are the mounts in it, if any.
+	dataRoot string
+	disks    *nodedisk.Set
+	mu       sync.Mutex
+	nodes    []*Node
 }
 
 // subnetCandidates is how many /24s New tries before giving up. The lab takes
@@ -46,8 +52,12 @@ type Cluster struct {
 const subnetCandidates = 64
 
 // New creates the run's bridge network with a free /24 subnet. The network
-// is labelled with the run ID.
-func New(ctx context.Context, d Docker, runID, image string) (*Cluster, error) {
+// is labelled with the run ID. With opts.Disks, Start puts every node's
+// data directory on a faultfs mount.
+func New(ctx context.Context, d Docker, runID, image string, opts runtime.Options) (*Cluster, error) {
+	if runID == "" || strings.ContainsAny(runID, "/\x00") || runID == "." || runID == ".." {
+		return nil, fmt.Errorf("run id %q cannot name a directory", runID)
+	}
 	h := fnv.New32a()
 	h.Write([]byte(runID))
 	start := int(h.Sum32() % 256)
@@ -66,7 +76,8 @@ func New(ctx context.Context, d Docker, runID, image string) (*Cluster, error) {
 			Labels: map[string]string{LabelRun: runID},
 		})
 		if err == nil {
-			return &Cluster{d: d, runID: runID, netID: resp.ID, netName: name, prefix: prefix, image: image}, nil
+			return &Cluster{d: d, runID: runID, netID: resp.ID, netName: name, prefix: prefix, image: image,
+				dataRoot: DataRoot(runID), disks: nodedisk.New(runID, opts)}, nil
 		}
 		lastErr = err
 		if !strings.Contains(err.Error(), "overlap") && !strings.Contains(err.Error(), "in use") {
@@ -93,11 +104,27 @@ func (c *Cluster) AddressOf(i int) netip.Addr {
 	return netip.AddrFrom4(a)
 }
 
-// dataDir is where every node keeps its data inside its container.
+// dataDir is where every node keeps its data inside its container: a
+// directory of the host (see [DataRoot]), bind-mounted.
 const dataDir = "/data"
 
+// dataRootPrefix begins the name of every run's data root; the rest is
+// the run ID. labelFile, inside, holds the run ID too: [Cleanup] removes
+// only directories that carry both.
+const (
+	dataRootPrefix = "lab-docker-"
+	labelFile      = ".lab-run"
+)
+
+// DataRoot is the host directory that holds the data directories of run
+// runID's nodes: <temp dir>/lab-docker-<run id>/<node>/data (and, with
+// disks, <node>/disk, the backing directory of the mount at data).
+func DataRoot(runID string) string {
+	return filepath.Join(os.TempDir(), dataRootPrefix+runID)
+}
+
 // Place puts the i-th node at AddressOf(i), with its data in /data of its
-// own container.
+// container, which is a directory of the host bind-mounted there.
 func (c *Cluster) Place(names []string) []runtime.Placement {
 	out := make([]runtime.Placement, len(names))
 	for i, n := range names {
@@ -128,9 +155,31 @@ func (c *Cluster) Node(name string) (*Node, bool) {
 // Start creates and starts one container per spec, in order, at fixed
 // addresses (the i-th spec gets AddressOf(i), as [Cluster.Place] said),
 // all from the cluster's image.
+//
+// Each node's /data is a directory of the host, under [DataRoot], bind
+// mounted; with disks it is a faultfs mount, made here before the
+// container is created, so the container sees the mount (the mount stays
+// for the life of the run, so no propagation is needed). The directory's
+// mode is 0700, or 0777 when the image runs as another user than root,
+// so that the node can write it either way.
 func (c *Cluster) Start(ctx context.Context, specs []runtime.NodeSpec) error {
+	if err := c.makeDataRoot(); err != nil {
+		return err
+	}
+	mode := c.dataMode(ctx)
+	c.mu.Lock()
+	base := len(c.nodes)
+	c.mu.Unlock()
 	for i, s := range specs {
-		ip := c.AddressOf(i)
+		if s.Name == "" || strings.ContainsAny(s.Name, "/\x00") || s.Name == "." || s.Name == ".." {
+			return fmt.Errorf("node name %q cannot name a directory", s.Name)
+		}
+		dir := filepath.Join(c.dataRoot, s.Name)
+		data := filepath.Join(dir, "data")
+		if err := c.disks.Make(ctx, s.Name, base+i, data, filepath.Join(dir, "disk"), mode); err != nil {
+			return err
+		}
+		ip := c.AddressOf(base + i)
 		labels := map[string]string{LabelRun: c.runID, LabelNode: s.Name}
 		resp, err := c.d.ContainerCreate(ctx,
 			&container.Config{
@@ -145,6 +194,7 @@ func (c *Cluster) Start(ctx context.Context, specs []runtime.NodeSpec) error {
 				// The lab removes its containers itself, after saving logs.
 				AutoRemove: false,
 				Init:       nil,
+				Mounts:     []mount.Mount{{Type: mount.TypeBind, Source: data, Target: dataDir}},
 			},
 			&network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
 				c.netName: {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: ip.String()}},
@@ -165,6 +215,42 @@ func (c *Cluster) Start(ctx context.Context, specs []runtime.NodeSpec) error {
 	}
 	return nil
 }
+
+// makeDataRoot makes the run's data root with its label, once.
+func (c *Cluster) makeDataRoot() error {
+	if err := os.MkdirAll(c.dataRoot, 0o700); err != nil {
+		return fmt.Errorf("data directories: %w", err)
+	}
+	label := filepath.Join(c.dataRoot, labelFile)
+	if _, err := os.Stat(label); err == nil {
+		return nil
+	}
+	if err := os.WriteFile(label, []byte(c.runID+"\n"), 0o600); err != nil {
+		return fmt.Errorf("data directories: %w", err)
+	}
+	return nil
+}
+
+// dataMode is the mode of the nodes' data directories: 0700 for an image
+// that runs as root (etcd wants its data private), 0777 for one with a
+// USER of its own, which could not write a directory of root's.
+func (c *Cluster) dataMode(ctx context.Context) os.FileMode {
+	insp, err := c.d.ImageInspect(ctx, c.image)
+	if err != nil || insp.Config == nil {
+		return 0o700
+	}
+	switch u, _, _ := strings.Cut(insp.Config.User, ":"); u {
+	case "", "root", "0":
+		return 0o700
+	}
+	return 0o777
+}
+
+// Disk returns the node's disk, when the run asked for disks.
+func (c *Cluster) Disk(node string) (runtime.Disk, bool) { return c.disks.Disk(node) }
+
+// DataDir is the host directory that is the node's /data.
+func (c *Cluster) DataDir(node string) string { return filepath.Join(c.dataRoot, node, "data") }
 
 // Pid returns the host PID of the node's main process, read afresh (a
 // restart changes it). The network namespace of that PID is the node's.
@@ -207,7 +293,11 @@ func (c *Cluster) Logs(ctx context.Context, node string, tail int) (string, erro
 		return "", fmt.Errorf("no node %q", node)
 	}
 	var sb strings.Builder
-	err := c.copyLogs(ctx, n, &sb, fmt.Sprint(tail))
+	t := "all" // the contract: 0 or less is all of it, where Docker's 0 is none
+	if tail > 0 {
+		t = fmt.Sprint(tail)
+	}
+	err := c.copyLogs(ctx, n, &sb, t)
 	return sb.String(), err
 }
 
@@ -245,8 +335,9 @@ func (c *Cluster) SaveLogs(ctx context.Context, dir string) error {
 	return errors.Join(errs...)
 }
 
-// Close removes the containers (forcefully: they are the lab's own) and the
-// network. It is safe to call more than once.
+// Close removes the containers (forcefully: they are the lab's own), the
+// disks' mounts, the data directories and the network. It is safe to call
+// more than once.
 func (c *Cluster) Close(ctx context.Context) error {
 	var errs []error
 	for _, n := range c.Nodes() {
@@ -260,6 +351,15 @@ func (c *Cluster) Close(ctx context.Context) error {
 	c.mu.Lock()
 	c.nodes = nil
 	c.mu.Unlock()
+	// The mounts go once no container holds them, and the data with them.
+	if err := c.disks.Unmount(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) == 0 {
+		if _, err := removeDataRoot(c.dataRoot); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if c.netID != "" {
 		if err := c.d.NetworkRemove(ctx, c.netID); err != nil && !isNotFound(err) {
 			errs = append(errs, fmt.Errorf("remove network %s: %w", c.netName, err))
@@ -270,15 +370,57 @@ func (c *Cluster) Close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// removeDataRoot removes a run's data root after unmounting what a killed
+// lab left mounted in it, and returns those mount points.
+func removeDataRoot(root string) ([]string, error) {
+	mounts, err := nodedisk.UnmountUnder(root)
+	if err != nil {
+		return mounts, fmt.Errorf("data directories: %w", err)
+	}
+	if err := os.RemoveAll(root); err != nil {
+		return mounts, fmt.Errorf("data directories: %w", err)
+	}
+	return mounts, nil
+}
+
+// dataRoots lists the data roots of runID (of every run if empty): the
+// directories named lab-docker-<run id> in the temp directory whose label
+// file names the same run.
+func dataRoots(runID string) ([]string, error) {
+	pattern := DataRoot("*")
+	if runID != "" {
+		pattern = DataRoot(runID)
+	}
+	paths, err := filepath.Glob(pattern)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, p := range paths {
+		b, err := os.ReadFile(filepath.Join(p, labelFile))
+		if err != nil {
+			continue
+		}
+		if id := strings.TrimSpace(string(b)); id != "" && dataRootPrefix+id == filepath.Base(p) {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
 // Removed lists what Cleanup removed.
 type Removed struct {
 	Containers []string
 	Networks   []string
+	// Mounts are faultfs mounts a killed lab left; Dirs the data roots.
+	Mounts []string
+	Dirs   []string
 }
 
 // Cleanup removes every container and network labelled lab.run (or, when
-// runID is not empty, labelled with that run), whatever state it is in.
-// Nothing without the label is touched.
+// runID is not empty, labelled with that run), whatever state it is in,
+// then the runs' data directories (see [DataRoot]) after unmounting the
+// lab's faultfs mounts left in them. Nothing without the label is touched.
 func Cleanup(ctx context.Context, d Docker, runID string) (Removed, error) {
 	var out Removed
 	f := filters.NewArgs()
@@ -317,6 +459,19 @@ func Cleanup(ctx context.Context, d Docker, runID string) (Removed, error) {
 		}
 		out.Networks = append(out.Networks, n.Name)
 	}
+	roots, err := dataRoots(runID)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, r := range roots {
+		mounts, err := removeDataRoot(r)
+		out.Mounts = append(out.Mounts, mounts...)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out.Dirs = append(out.Dirs, r)
+	}
 	return out, errors.Join(errs...)
 }
 
@@ -324,4 +479,7 @@ func isNotFound(err error) bool {
 	return err != nil && (strings.Contains(err.Error(), "No such") || strings.Contains(err.Error(), "not found"))
 }
 
-var _ runtime.Runtime = (*Cluster)(nil)
+var (
+	_ runtime.Runtime = (*Cluster)(nil)
+	_ runtime.Disks   = (*Cluster)(nil)
+)

@@ -6,7 +6,12 @@
 // starts them; faults reach a node through [Cluster.Pid] (its network
 // namespace, for netlink) or the container ID (Docker API); [Cluster.SaveLogs]
 // copies every node's output into the run directory; [Cluster.Close] removes
-// the containers and the network. Every container and the network carry the
+// the containers, the data directories and the network. Each node's /data
+// is a directory of the host, os.TempDir()/lab-docker-<id>/<node>/data,
+// bind-mounted; when the run asks for disks ([runtime.Options.Disks]) it is
+// a mount of the lab's FUSE layer (internal/faultfs, served by the lab's own
+// process) over <node>/disk, made before the container is created, and
+// [Cluster.Disk] hands it to the disk faults. Every container and the network carry the
 // labels lab.run=<run id> and lab.node=<name>, so that [Cleanup] can find and
 // remove exactly what a killed run left behind, and nothing else.
 //

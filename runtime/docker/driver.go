@@ -9,6 +9,7 @@ import (
 
 	"github.com/docker/docker/client"
 
+	"github.com/lab-chaos/lab/internal/faultfs"
 	"github.com/lab-chaos/lab/runtime"
 )
 
@@ -24,10 +25,17 @@ var _ runtime.Driver = (*Driver)(nil)
 // Name is "docker".
 func (*Driver) Name() string { return "docker" }
 
-// Abilities: nodes are host processes, and the runtime controls them.
+// Abilities: nodes are host processes, the runtime controls them, and
+// their data directories can be faultfs disks.
 func (*Driver) Abilities() runtime.Abilities {
-	return runtime.Abilities{HostProcesses: true, Processes: true}
+	return runtime.Abilities{HostProcesses: true, Processes: true, Disks: true}
 }
+
+var _ runtime.DiskChecker = (*Driver)(nil)
+
+// CheckDisks says whether this machine can serve faultfs mounts (FUSE),
+// by making one.
+func (*Driver) CheckDisks(ctx context.Context) error { return faultfs.Probe(ctx) }
 
 // Check connects to the engine named by the environment.
 func (dr *Driver) Check(ctx context.Context) error {
@@ -63,12 +71,12 @@ func (dr *Driver) Prepare(ctx context.Context, art runtime.Artifact, progress io
 }
 
 // New creates the run's network; nodes start from the artifact's image.
-func (dr *Driver) New(ctx context.Context, runID string, art runtime.Artifact) (runtime.Runtime, error) {
+func (dr *Driver) New(ctx context.Context, runID string, art runtime.Artifact, opts runtime.Options) (runtime.Runtime, error) {
 	d, err := dr.client(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return New(ctx, d, runID, ArtifactImage(art).Tag())
+	return New(ctx, d, runID, ArtifactImage(art).Tag(), opts)
 }
 
 // Cleanup removes the containers and networks labelled with the run (all
@@ -85,6 +93,12 @@ func (dr *Driver) Cleanup(ctx context.Context, runID string) ([]string, error) {
 	}
 	for _, n := range removed.Networks {
 		out = append(out, "network "+n)
+	}
+	for _, m := range removed.Mounts {
+		out = append(out, "faultfs mount "+m)
+	}
+	for _, d := range removed.Dirs {
+		out = append(out, "data directory "+d)
 	}
 	return out, err
 }

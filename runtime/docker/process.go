@@ -3,13 +3,19 @@ package docker
 import (
 	"context"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/docker/docker/api/types/container"
+
+	"github.com/lab-chaos/lab/runtime"
 )
 
 // Kill sends signal (such as "SIGKILL") to the node's main process. The
 // container stays, with its file system: Start brings the node back with
-// whatever reached its disk.
+// whatever reached its disk. For SIGKILL, Kill returns once the container
+// has stopped (as the local runtime's does), so that what comes next (a
+// power loss of its disk) finds no process of the node.
 func (c *Cluster) Kill(ctx context.Context, node, signal string) error {
 	n, ok := c.Node(node)
 	if !ok {
@@ -17,6 +23,22 @@ func (c *Cluster) Kill(ctx context.Context, node, signal string) error {
 	}
 	if err := c.d.ContainerKill(ctx, n.ContainerID, signal); err != nil {
 		return fmt.Errorf("kill %s: %w", node, err)
+	}
+	switch strings.TrimPrefix(strings.ToUpper(signal), "SIG") {
+	case "KILL", "9":
+		err := runtime.WaitFor(ctx, 10*time.Second, 20*time.Millisecond, func(ctx context.Context) error {
+			running, state, err := c.Running(ctx, node)
+			if err != nil {
+				return err
+			}
+			if running {
+				return fmt.Errorf("still %s", state)
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("kill %s: %w", node, err)
+		}
 	}
 	return nil
 }

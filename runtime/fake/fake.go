@@ -11,7 +11,9 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
+	"github.com/lab-chaos/lab/internal/faultfs"
 	"github.com/lab-chaos/lab/runtime"
 )
 
@@ -51,9 +53,9 @@ func (*Driver) Name() string { return "fake" }
 
 // Abilities: the nodes are no host processes (no PID, no network
 // namespace, so no network faults), but they can be killed, stopped,
-// paused and restarted.
+// paused and restarted, and have fake disks when asked (see [Disk]).
 func (*Driver) Abilities() runtime.Abilities {
-	return runtime.Abilities{HostProcesses: false, Processes: true}
+	return runtime.Abilities{HostProcesses: false, Processes: true, Disks: true}
 }
 
 // Check: every machine can serve a fake runtime.
@@ -64,14 +66,15 @@ func (*Driver) Prepare(_ context.Context, art runtime.Artifact, _ io.Writer) (st
 	return "fake " + art.Name, false, nil
 }
 
-// New makes a runtime for the run and keeps it.
-func (d *Driver) New(ctx context.Context, runID string, art runtime.Artifact) (runtime.Runtime, error) {
+// New makes a runtime for the run and keeps it. With opts.Disks every node
+// started gets a [Disk].
+func (d *Driver) New(ctx context.Context, runID string, art runtime.Artifact, opts runtime.Options) (runtime.Runtime, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	r := &Runtime{runID: runID, art: art, onChange: d.OnChange, nodes: map[string]*node{}}
+	r := &Runtime{runID: runID, art: art, opts: opts, onChange: d.OnChange, nodes: map[string]*node{}}
 	d.runtimes = append(d.runtimes, r)
 	return r, nil
 }
@@ -108,6 +111,7 @@ func (*Driver) Close() error { return nil }
 type Runtime struct {
 	runID    string
 	art      runtime.Artifact
+	opts     runtime.Options
 	onChange func(node, state string)
 
 	mu     sync.Mutex
@@ -121,9 +125,13 @@ type node struct {
 	place runtime.Placement
 	state string
 	lines []string
+	disk  *Disk
 }
 
-var _ runtime.Runtime = (*Runtime)(nil)
+var (
+	_ runtime.Runtime = (*Runtime)(nil)
+	_ runtime.Disks   = (*Runtime)(nil)
+)
 
 // Network is "fake-<runID>".
 func (r *Runtime) Network() string { return "fake-" + r.runID }
@@ -174,11 +182,85 @@ func (r *Runtime) Start(ctx context.Context, specs []runtime.NodeSpec) error {
 		if n.state != NotStarted {
 			return fmt.Errorf("start %s: already started (%s)", s.Name, n.state)
 		}
+		if r.opts.Disks && n.disk == nil {
+			dir, err := os.MkdirTemp("", "lab-fake-disk-")
+			if err != nil {
+				return fmt.Errorf("start %s: disk: %w", s.Name, err)
+			}
+			n.disk = &Disk{r: r, n: n, dir: dir}
+		}
 		r.record(n, "start "+s.Name)
 		r.set(n, Running)
 	}
 	return nil
 }
+
+// Disk returns the node's fake disk, when the run asked for disks and the
+// node was started.
+func (r *Runtime) Disk(name string) (runtime.Disk, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n, ok := r.nodes[name]
+	if !ok || n.disk == nil {
+		return nil, false
+	}
+	return n.disk, true
+}
+
+// Disk is a fake node's disk: a real backing directory (a temporary one,
+// removed by Close), so that the offline faults act on real files, and a
+// line recorded for every call of the faults while the node runs
+// ("power-loss n1", "disk-errors n1 0.5 fsync", "disk-slow n1 10ms",
+// "disk-clear n1", "disk-sync n1"). PowerLoss drops nothing.
+type Disk struct {
+	r   *Runtime
+	n   *node
+	dir string
+}
+
+var _ runtime.Disk = (*Disk)(nil)
+
+func (d *Disk) line(s string) {
+	d.r.mu.Lock()
+	defer d.r.mu.Unlock()
+	d.r.record(d.n, s+" "+d.n.place.Name)
+}
+
+// PowerLoss records the call; it drops nothing.
+func (d *Disk) PowerLoss() (faultfs.Report, error) {
+	d.line("power-loss")
+	return faultfs.Report{}, nil
+}
+
+// SetErrors records the call.
+func (d *Disk) SetErrors(fraction float64, ops ...faultfs.Op) {
+	s := make([]string, len(ops))
+	for i, o := range ops {
+		s[i] = string(o)
+	}
+	d.r.mu.Lock()
+	defer d.r.mu.Unlock()
+	d.r.record(d.n, strings.TrimSpace(fmt.Sprintf("disk-errors %s %g %s", d.n.place.Name, fraction, strings.Join(s, ","))))
+}
+
+// SetFsyncDelay records the call.
+func (d *Disk) SetFsyncDelay(delay time.Duration) {
+	d.r.mu.Lock()
+	defer d.r.mu.Unlock()
+	d.r.record(d.n, fmt.Sprintf("disk-slow %s %s", d.n.place.Name, delay))
+}
+
+// Clear records the call.
+func (d *Disk) Clear() { d.line("disk-clear") }
+
+// Sync records the call.
+func (d *Disk) Sync() error {
+	d.line("disk-sync")
+	return nil
+}
+
+// Backing is the disk's temporary directory.
+func (d *Disk) Backing() string { return d.dir }
 
 // Kill kills the node with signal, whatever the signal: the node is
 // killed. A node that is not running stays as it is.
@@ -332,12 +414,17 @@ func (r *Runtime) Close(context.Context) error {
 	}
 	r.closed = true
 	r.lines = append(r.lines, "close")
+	var errs []error
 	for _, name := range r.order {
-		if n := r.nodes[name]; n.state == Running || n.state == Paused {
+		n := r.nodes[name]
+		if n.state == Running || n.state == Paused {
 			r.set(n, Stopped)
 		}
+		if n.disk != nil {
+			errs = append(errs, os.RemoveAll(n.disk.dir))
+		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // Lines returns a copy of every line recorded, in order.

@@ -22,7 +22,7 @@ func started(t *testing.T) (*fake.Driver, *fake.Runtime, *[]string) {
 	ctx := context.Background()
 	var changes []string
 	d := &fake.Driver{OnChange: func(node, state string) { changes = append(changes, node+" "+state) }}
-	rt, err := d.New(ctx, "r1", runtime.Artifact{Name: "fake"})
+	rt, err := d.New(ctx, "r1", runtime.Artifact{Name: "fake"}, runtime.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +172,7 @@ func TestDriver(t *testing.T) {
 	if got := d.Name(); got != "fake" {
 		t.Errorf("Name()=%q", got)
 	}
-	if got, want := d.Abilities(), (runtime.Abilities{Processes: true}); got != want {
+	if got, want := d.Abilities(), (runtime.Abilities{Processes: true, Disks: true}); got != want {
 		t.Errorf("Abilities()=%+v, want %+v", got, want)
 	}
 	what, built, err := d.Prepare(ctx, runtime.Artifact{Name: "etcd"}, nil)
@@ -182,8 +182,8 @@ func TestDriver(t *testing.T) {
 	if d.Last() != nil {
 		t.Errorf("Last() before New is not nil")
 	}
-	a, _ := d.New(ctx, "a", runtime.Artifact{})
-	b, _ := d.New(ctx, "b", runtime.Artifact{})
+	a, _ := d.New(ctx, "a", runtime.Artifact{}, runtime.Options{})
+	b, _ := d.New(ctx, "b", runtime.Artifact{}, runtime.Options{})
 	if got := d.Runtimes(); len(got) != 2 || runtime.Runtime(got[0]) != a || runtime.Runtime(got[1]) != b || runtime.Runtime(d.Last()) != b {
 		t.Errorf("Runtimes() do not hold the two runtimes in order")
 	}

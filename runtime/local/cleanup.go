@@ -10,14 +10,20 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/lab-chaos/lab/runtime/nodedisk"
 )
 
 // Removed lists what [Cleanup] removed.
 type Removed struct {
 	Namespaces, Links, Processes []string
+	// Mounts are the faultfs mounts a killed lab left in working
+	// directories.
+	Mounts []string
 }
 
 func (r *Removed) add(o Removed) {
+	r.Mounts = append(r.Mounts, o.Mounts...)
 	r.Namespaces = append(r.Namespaces, o.Namespaces...)
 	r.Links = append(r.Links, o.Links...)
 	r.Processes = append(r.Processes, o.Processes...)
@@ -28,8 +34,8 @@ func (r *Removed) add(o Removed) {
 // exactly what they list, whatever its state: node processes (running,
 // stopped or frozen; a PID is signalled only while it still names the
 // process the lab started), cgroups, namespaces, the host link with its
-// route, and working directories. Nothing a marker does not name is
-// touched.
+// route, the lab's faultfs mounts in working directories, and working
+// directories. Nothing a marker does not name is touched.
 func Cleanup(ctx context.Context, runID string) (Removed, error) {
 	var out Removed
 	if err := checkPrivileges(); err != nil {
@@ -104,7 +110,13 @@ func removeRun(ctx context.Context, m *marker) (Removed, error) {
 	// The working directory is removed only if it has the name the lab
 	// gives it: a corrupt marker cannot point this at anything else.
 	if m.WorkDir != "" && filepath.Base(m.WorkDir) == "lab-"+m.RunID && filepath.IsAbs(m.WorkDir) {
-		if err := os.RemoveAll(m.WorkDir); err != nil {
+		// The disks' mounts first (a dead lab's answer ENOTCONN, and a
+		// removal through a live one would be the mount's to serve).
+		mounts, err := nodedisk.UnmountUnder(m.WorkDir)
+		out.Mounts = append(out.Mounts, mounts...)
+		if err != nil {
+			errs = append(errs, err)
+		} else if err := os.RemoveAll(m.WorkDir); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -42,9 +42,17 @@
 // process: signals for kill and stop, the cgroup v2 freezer for pause (one
 // cgroup per node under lab/<id> in the cgroup2 hierarchy; SIGSTOP where
 // there is none); [Runtime.StartNode] restarts a dead node with the same
-// arguments and data. [Runtime.Close] kills the processes, then removes the
-// namespaces, the host link (and with it its route), the cgroups and the
-// working directory.
+// arguments and data. [Runtime.Close] kills the processes, unmounts the
+// disks, then removes the namespaces, the host link (and with it its
+// route), the cgroups and the working directory.
+//
+// # Disks
+//
+// When the run asks for disks ([runtime.Options.Disks]: a disk fault, or
+// system.disk: faultfs), Start mounts the lab's FUSE layer
+// (internal/faultfs, served by the lab's own process) at each node's data
+// directory, over a backing directory beside it, os.TempDir()/lab-<id>/<node>/disk,
+// before the node starts; [Runtime.Disk] hands it to the disk faults.
 //
 // # Cleanup
 //
@@ -52,7 +60,9 @@
 // (namespaces, host link, cgroups, working directory, and each process with
 // its start time, so a reused PID is never killed) to /run/lab/<id>/local.json.
 // [Cleanup] reads these files and removes exactly what they list, whatever
-// state it is in (running, stopped, frozen), and nothing else: a namespace or
+// state it is in (running, stopped, frozen), the lab's faultfs mounts in the
+// working directory first (a killed lab's answer ENOTCONN), and nothing
+// else: a namespace or
 // link that no marker names is never touched. /run is a tmpfs, so the
 // markers live exactly as long as the namespaces they describe. The empty
 // parent cgroup "lab" is left in place, shared by all runs.

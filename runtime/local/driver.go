@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/lab-chaos/lab/internal/faultfs"
 	"github.com/lab-chaos/lab/runtime"
 )
 
@@ -17,10 +18,17 @@ var _ runtime.Driver = Driver{}
 // Name is "local".
 func (Driver) Name() string { return "local" }
 
-// Abilities: nodes are host processes, and the runtime controls them.
+// Abilities: nodes are host processes, the runtime controls them, and
+// their data directories can be faultfs disks.
 func (Driver) Abilities() runtime.Abilities {
-	return runtime.Abilities{HostProcesses: true, Processes: true, StaticOnly: true}
+	return runtime.Abilities{HostProcesses: true, Processes: true, StaticOnly: true, Disks: true}
 }
+
+var _ runtime.DiskChecker = Driver{}
+
+// CheckDisks says whether this machine can serve faultfs mounts (FUSE),
+// by making one.
+func (Driver) CheckDisks(ctx context.Context) error { return faultfs.Probe(ctx) }
 
 // Check needs root: namespaces, veths and cgroups are the kernel's.
 func (Driver) Check(context.Context) error {
@@ -46,8 +54,8 @@ func (Driver) Prepare(_ context.Context, art runtime.Artifact, _ io.Writer) (str
 
 // New makes the run's hub namespace and bridge; nodes run the artifact's
 // binary.
-func (Driver) New(ctx context.Context, runID string, art runtime.Artifact) (runtime.Runtime, error) {
-	rt, err := New(ctx, runID, art.Binary)
+func (Driver) New(ctx context.Context, runID string, art runtime.Artifact, opts runtime.Options) (runtime.Runtime, error) {
+	rt, err := New(ctx, runID, art.Binary, opts)
 	if err != nil {
 		return nil, &runtime.EnvError{Err: err, Hint: "run the lab as root, or use runtime: docker"}
 	}
@@ -62,6 +70,9 @@ func (Driver) Cleanup(ctx context.Context, runID string) ([]string, error) {
 	}
 	removed, err := Cleanup(ctx, runID)
 	var out []string
+	for _, x := range removed.Mounts {
+		out = append(out, "faultfs mount "+x)
+	}
 	for _, x := range removed.Processes {
 		out = append(out, "process "+x)
 	}

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/lab-chaos/lab/runtime"
+	"github.com/lab-chaos/lab/runtime/nodedisk"
 )
 
 // ErrNeedsRoot is returned by [New] and [Cleanup] without the privileges
@@ -35,13 +36,18 @@ type Runtime struct {
 	workDir string
 	// cgroup is the run's cgroup v2 directory, "" when pauses use SIGSTOP.
 	cgroup string
+	// disks are the nodes' data directories, faultfs mounts when asked.
+	disks *nodedisk.Set
 
 	mu    sync.Mutex
 	m     *marker // what was made; written on every change
 	nodes []*node
 }
 
-var _ runtime.Runtime = (*Runtime)(nil)
+var (
+	_ runtime.Runtime = (*Runtime)(nil)
+	_ runtime.Disks   = (*Runtime)(nil)
+)
 
 // node is one node. Its fields below mu are guarded by Runtime.mu; op
 // serializes the process faults on the node.
@@ -78,8 +84,9 @@ func (p *proc) exited() bool {
 
 // New makes the run's hub namespace, bridge and host link on a free /24,
 // after writing the marker that lets [Cleanup] find them. binary is the
-// server every node runs.
-func New(ctx context.Context, runID string, binary string) (*Runtime, error) {
+// server every node runs. With opts.Disks, Start mounts faultfs at every
+// node's data directory, over a backing directory beside it.
+func New(ctx context.Context, runID string, binary string, opts runtime.Options) (*Runtime, error) {
 	if err := checkPrivileges(); err != nil {
 		return nil, err
 	}
@@ -108,6 +115,7 @@ func New(ctx context.Context, runID string, binary string) (*Runtime, error) {
 		binary:  bin,
 		ip:      ip,
 		workDir: filepath.Join(os.TempDir(), "lab-"+runID),
+		disks:   nodedisk.New(runID, opts),
 	}
 	if err := r.makeNetwork(); err != nil {
 		return nil, errors.Join(err, r.Close(context.WithoutCancel(ctx)))
@@ -200,6 +208,13 @@ func (r *Runtime) AddressOf(i int) netip.Addr {
 // shared).
 func (r *Runtime) DataDir(node string) string { return filepath.Join(r.workDir, node, "data") }
 
+// diskDir is the backing directory of the node's disk, when the run has
+// disks: the files of the faultfs mount at DataDir.
+func (r *Runtime) diskDir(node string) string { return filepath.Join(r.workDir, node, "disk") }
+
+// Disk returns the node's disk, when the run asked for disks.
+func (r *Runtime) Disk(node string) (runtime.Disk, bool) { return r.disks.Disk(node) }
+
 // Place puts the i-th node at AddressOf(i), with its data in DataDir.
 func (r *Runtime) Place(names []string) []runtime.Placement {
 	out := make([]runtime.Placement, len(names))
@@ -253,7 +268,7 @@ func (r *Runtime) Start(ctx context.Context, specs []runtime.NodeSpec) error {
 		if err := makeNodeNS(r.runID, r.short, idx, s.Name, n.addr); err != nil {
 			return fmt.Errorf("node %s: %w", s.Name, err)
 		}
-		if err := os.MkdirAll(r.DataDir(s.Name), 0o700); err != nil {
+		if err := r.disks.Make(ctx, s.Name, idx, r.DataDir(s.Name), r.diskDir(s.Name), 0o700); err != nil {
 			return fmt.Errorf("node %s: %w", s.Name, err)
 		}
 		if r.cgroup != "" {
@@ -453,9 +468,10 @@ func copyFile(from, to string) error {
 	return out.Close()
 }
 
-// Close kills the node processes (thawing or continuing them first) and
-// removes the namespaces, the host link with its route, the cgroups, the
-// working directory and the marker. It is safe to call more than once.
+// Close kills the node processes (thawing or continuing them first),
+// unmounts the disks, and removes the namespaces, the host link with its
+// route, the cgroups, the working directory and the marker. It is safe to
+// call more than once.
 func (r *Runtime) Close(ctx context.Context) error {
 	r.mu.Lock()
 	nodes := append([]*node(nil), r.nodes...)
@@ -465,6 +481,7 @@ func (r *Runtime) Close(ctx context.Context) error {
 	for _, n := range nodes {
 		errs = append(errs, r.kill(ctx, n))
 	}
+	errs = append(errs, r.disks.Unmount(ctx))
 	if m != nil {
 		// The marker is the list of what to remove: the same code as
 		// Cleanup after a killed lab.

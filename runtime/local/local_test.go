@@ -65,7 +65,7 @@ func TestEtcdOnLocalRuntime(t *testing.T) {
 
 	runID := testRunID(t)
 	t0 = time.Now()
-	rt, err := local.New(ctx, runID, bin)
+	rt, err := local.New(ctx, runID, bin, runtime.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -456,7 +456,7 @@ func leaveRunBehind(t *testing.T, runID string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt, err := local.New(ctx, runID, sleep)
+	rt, err := local.New(ctx, runID, sleep, runtime.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -492,7 +492,7 @@ func TestSignalFaultsWithoutFreezer(t *testing.T) {
 	if err != nil {
 		t.Skip("no sleep binary")
 	}
-	rt, err := local.New(ctx, testRunID(t), sleep)
+	rt, err := local.New(ctx, testRunID(t), sleep, runtime.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,11 +37,29 @@ func (System) Name() string { return "etcd" }
 // NodeCounts: raft wants an odd number of members; the lab runs 3 or 5.
 func (System) NodeCounts() []int { return []int{3, 5} }
 
-// Keys: etcd takes no settings of its own from the scenario yet.
-func (System) Keys() []string { return nil }
+// Params are etcd's settings in a scenario (system: {name: etcd, ...}).
+type Params struct {
+	// UnsafeNoFsync runs every member with --unsafe-no-fsync: etcd then
+	// never fsyncs its WAL or its backend, and acknowledges writes that a
+	// power loss takes away. Off by default (etcd's own default).
+	UnsafeNoFsync bool `yaml:"unsafe_no_fsync,omitempty"`
+}
 
-// Decode has nothing to read.
-func (System) Decode(*scenarios.Fields) any { return nil }
+// Keys: unsafe_no_fsync.
+func (System) Keys() []string { return []string{"unsafe_no_fsync"} }
+
+// Decode reads unsafe_no_fsync (false by default); nil when every setting
+// is etcd's default.
+func (System) Decode(f *scenarios.Fields) any {
+	var p Params
+	if v, ok := f.Bool("unsafe_no_fsync"); ok {
+		p.UnsafeNoFsync = v
+	}
+	if p == (Params{}) {
+		return nil
+	}
+	return p
+}
 
 // Open checks the version asked for, before anything is built: a 3.4
 // release of the lab's table (releases34), or 3.5 and newer as the Go
@@ -57,6 +75,19 @@ func (s System) Open(cfg systems.Config) (systems.Instance, error) {
 	t, err := plan(v)
 	if err != nil {
 		return nil, err
+	}
+	var p Params
+	switch x := cfg.Params.(type) {
+	case nil:
+	case Params:
+		p = x
+	case *Params:
+		p = *x
+	default:
+		return nil, fmt.Errorf("etcd: parameters of type %T", cfg.Params)
+	}
+	if p.UnsafeNoFsync && t.Legacy() {
+		return nil, fmt.Errorf("unsafe_no_fsync: etcd %s has no --unsafe-no-fsync; the lab runs it with 3.5 and newer", t.Release)
 	}
 	if t.needsProxy() {
 		cached, err := program(t).Cached()
@@ -75,7 +106,7 @@ func (s System) Open(cfg systems.Config) (systems.Instance, error) {
 			}
 		}
 	}
-	return &Etcd{BuildOutput: cfg.BuildOutput, target: t}, nil
+	return &Etcd{BuildOutput: cfg.BuildOutput, target: t, params: p}, nil
 }
 
 // Etcd is etcd configured for one run.
@@ -83,6 +114,7 @@ type Etcd struct {
 	// BuildOutput receives the output of the one-time server build.
 	BuildOutput io.Writer
 	target      target
+	params      Params
 }
 
 var (
@@ -98,12 +130,15 @@ func (e *Etcd) Version() string { return e.target.Release }
 // pseudo-version of the release commit, and for 3.4 that raft's pre-vote
 // is off: the lab runs each release with its own defaults, and 3.4's
 // differs from later ones in a way that shows under partitions (a cut-off
-// member that rejoins forces an election). Nothing of etcd's
-// configuration is chosen by the scenario yet.
+// member that rejoins forces an election); and fsync, when the scenario
+// turned it off.
 func (e *Etcd) Settings() []string {
 	s := []string{"server module: " + e.target.Module + "@" + e.target.ModVersion}
 	if e.target.Legacy() {
 		s = append(s, "pre-vote: off (etcd 3.4's default; 3.5 and newer turn it on)")
+	}
+	if e.params.UnsafeNoFsync {
+		s = append(s, "fsync: off (--unsafe-no-fsync): writes are acknowledged before they are durable")
 	}
 	return s
 }
@@ -125,12 +160,12 @@ const (
 
 // Node bootstraps a static cluster: every node knows every peer from the
 // start.
-func (*Etcd) Node(p runtime.Placement, c systems.Cluster) runtime.NodeSpec {
+func (e *Etcd) Node(p runtime.Placement, c systems.Cluster) runtime.NodeSpec {
 	var initial []string
 	for _, n := range c.Nodes {
 		initial = append(initial, fmt.Sprintf("%s=http://%s:%d", n.Name, n.Addr, peerPort))
 	}
-	return runtime.NodeSpec{
+	spec := runtime.NodeSpec{
 		Name: p.Name,
 		Args: []string{
 			"--name", p.Name,
@@ -146,6 +181,10 @@ func (*Etcd) Node(p runtime.Placement, c systems.Cluster) runtime.NodeSpec {
 			"--log-outputs", "stderr",
 		},
 	}
+	if e.params.UnsafeNoFsync {
+		spec.Args = append(spec.Args, "--unsafe-no-fsync")
+	}
+	return spec
 }
 
 func endpoint(addr netip.Addr) string { return fmt.Sprintf("http://%s:%d", addr, clientPort) }
