@@ -33,8 +33,9 @@ func (p CorruptParams) String() string {
 	return fmt.Sprintf("%d %s of %s on %s", p.Bits, plural(p.Bits, "bit", "bits"), p.Files, p.Target)
 }
 
-// maxBits bounds the bits one corrupt fault flips.
-const maxBits = 100_000
+// maxBits bounds the bits one corrupt fault flips (each flip is one entry
+// of the fault's history event).
+const maxBits = 10_000
 
 // Name is "corrupt".
 func (CorruptKind) Name() string { return KindCorrupt }

@@ -150,9 +150,11 @@ func (s *setting) Inject(ctx context.Context, o Occurrence) (*history.Fault, fun
 	for _, v := range victims {
 		w, err := s.set(o, disks[v])
 		if err != nil {
+			// Nothing left half-applied: what this fault set goes.
 			for _, u := range victims {
-				if s.owner[u] == 0 {
+				if s.owner[u] == o.ID {
 					s.unset(disks[u])
+					delete(s.owner, u)
 				}
 			}
 			return f, nil, err

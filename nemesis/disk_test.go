@@ -592,3 +592,29 @@ func TestDiskFaultWithoutDisks(t *testing.T) {
 		}
 	}
 }
+
+// TestPowerLossInterruptedBeforeTheCut: a run interrupted while the disks
+// wait for the cut leaves the power on: no node is killed, nothing is lost,
+// and it is no error.
+func TestPowerLossInterruptedBeforeTheCut(t *testing.T) {
+	l := newDiskLab(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	l.write(t, "n1", "after", "never fsynced", false)
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		cancel()
+	}()
+	f, heal, err := PowerLossKind{}.Start(l.env).Inject(ctx, Occurrence{ID: 1, Kind: KindPowerLoss, Params: PowerLossParams{Target: nodes("n1"), Writeback: scenarios.Duration(time.Minute)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := l.procs.log(); len(got) != 0 {
+		t.Errorf("calls %q, want none", got)
+	}
+	if !strings.Contains(f.Detail, "interrupted before the power went") || heal(context.Background()) != nil {
+		t.Errorf("detail %q", f.Detail)
+	}
+	if got := l.read(t, "n1", "after"); got != "never fsynced" {
+		t.Errorf("the file reads %q: the power went after all", got)
+	}
+}

@@ -115,8 +115,10 @@ func (p *powerLoss) Inject(ctx context.Context, o Occurrence) (*history.Fault, f
 		select {
 		case <-timer.C:
 		case <-ctx.Done():
-			// Interrupted: the power goes at once.
+			// The run was interrupted before the cut: the power stays on.
 			timer.Stop()
+			f.Detail = fmt.Sprintf("the disks of %s wrote everything back; the run was interrupted before the power went, so it stayed on", strings.Join(victims, " "))
+			return f, func(context.Context) error { return nil }, nil
 		}
 	}
 	notes, err := env.stopAll(ctx, victims, true)
