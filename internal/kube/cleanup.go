@@ -336,8 +336,11 @@ func deleteContainers(ctx context.Context, socket string) error {
 	if err != nil {
 		return err
 	}
+	// A task whose processes were killed may be deleted by containerd
+	// meanwhile: not found is done.
+	gone := func(err error) bool { return err == nil || strings.Contains(err.Error(), "not found") }
 	for _, id := range strings.Fields(string(out)) {
-		if _, err := ctrAt(ctx, socket, nil, "tasks", "delete", "--force", id); err != nil {
+		if _, err := ctrAt(ctx, socket, nil, "tasks", "delete", "--force", id); !gone(err) {
 			errs = append(errs, err)
 		}
 	}
@@ -346,7 +349,7 @@ func deleteContainers(ctx context.Context, socket string) error {
 		return errors.Join(append(errs, err)...)
 	}
 	for _, id := range strings.Fields(string(out)) {
-		if _, err := ctrAt(ctx, socket, nil, "containers", "delete", id); err != nil {
+		if _, err := ctrAt(ctx, socket, nil, "containers", "delete", id); !gone(err) {
 			errs = append(errs, err)
 		}
 	}
@@ -559,7 +562,9 @@ func restoreSysctls(orig map[string]string, logf func(string, ...any)) error {
 
 // removeHostLeftovers removes the kubelet's links to the cluster's
 // container logs in /var/log/containers, libcni's cached results of the
-// cluster's network, and the host directories the cluster made, if empty.
+// cluster's network and of its sandboxes' loopback (left when a sandbox
+// was not torn down through CNI), and the host directories the cluster
+// made, if empty.
 func removeHostLeftovers(l layout, rec *record, logf func(string, ...any)) error {
 	var errs []error
 	links, _ := filepath.Glob("/var/log/containers/*")
@@ -573,6 +578,17 @@ func removeHostLeftovers(l layout, rec *record, logf func(string, ...any)) error
 	}
 	if rec.Network != "" {
 		cached, _ := filepath.Glob(filepath.Join("/var/lib/cni/results", rec.Network+"-*"))
+		// containerd's loopback network, one entry per sandbox.
+		for _, sub := range []string{"root", "state"} {
+			sandboxes, _ := os.ReadDir(filepath.Join(l.containerd(), sub, "io.containerd.grpc.v1.cri", "sandboxes"))
+			for _, sb := range sandboxes {
+				if f := filepath.Join("/var/lib/cni/results", "cni-loopback-"+sb.Name()+"-lo"); !slices.Contains(cached, f) {
+					if _, err := os.Lstat(f); err == nil {
+						cached = append(cached, f)
+					}
+				}
+			}
+		}
 		for _, f := range cached {
 			if err := os.Remove(f); err != nil {
 				errs = append(errs, err)

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -49,13 +50,7 @@ func main() {
 // checks that nothing of it is left: processes, mounts, cgroups, links,
 // shim sockets, iptables and nftables rules, kernel settings.
 func TestOneNodeCluster(t *testing.T) {
-	if os.Getenv("LAB_KUBE") != "1" {
-		t.Skip("a real one-node Kubernetes cluster: run it with LAB_KUBE=1 go test -run TestOneNodeCluster -timeout 30m ./internal/kube/ " +
-			"(root, Docker, containerd, runc and Debian's containernetworking-plugins; the first run builds Kubernetes, about 11 minutes on 2 cores)")
-	}
-	if os.Geteuid() != 0 {
-		t.Fatal("LAB_KUBE=1 needs root")
-	}
+	skipUnlessKube(t)
 	ctx := context.Background()
 	logw := testWriter{t}
 
@@ -85,14 +80,126 @@ func TestOneNodeCluster(t *testing.T) {
 		}
 	})
 
-	tag, err := kube.Program{Name: "kube-http", Main: httpMain}.Image(ctx, logw)
+	ip := runHTTPPod(t, c)
+	if !c.Subnet.Contains(mustAddr(t, ip)) {
+		t.Errorf("pod IP %s is outside the cluster's subnet %s", ip, c.Subnet)
+	}
+	made := whileRunning(t, dir, c.Bridge, c.Subnet.String())
+
+	began = time.Now()
+	closed = true
+	if err := c.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("TIMING close: %s", time.Since(began).Round(time.Millisecond))
+	made.nothingLeft(t, before)
+}
+
+// TestCleanupAfterCrash: the process that started a cluster and ran a pod
+// is killed with SIGKILL, its servers left running; Cleanup of the
+// directory, from the record alone, leaves nothing behind.
+func TestCleanupAfterCrash(t *testing.T) {
+	skipUnlessKube(t)
+	ctx := context.Background()
+	if dir := os.Getenv("LAB_KUBE_CRASH_DIR"); dir != "" {
+		crashChild(t, dir)
+		return
+	}
+	if _, err := kube.Binaries(ctx, testWriter{t}); err != nil {
+		t.Fatal(err)
+	}
+	before := hostState(t)
+	dir := t.TempDir()
+	t.Cleanup(func() { kube.Cleanup(context.Background(), dir, nil) })
+	child := exec.Command(os.Args[0], "-test.run=^TestCleanupAfterCrash$", "-test.v", "-test.timeout=20m")
+	child.Env = append(os.Environ(), "LAB_KUBE_CRASH_DIR="+dir)
+	out, err := os.Create(filepath.Join(t.TempDir(), "child.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	child.Stdout, child.Stderr = out, out
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- child.Wait() }()
+	ready := filepath.Join(dir, "crash-ready")
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		if _, err := os.Stat(ready); err == nil {
+			break
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("the child exited (%v) before its pod ran:\n%s", err, tailFile(out.Name(), 40))
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			child.Process.Kill()
+			t.Fatalf("the child's pod did not run in 5 minutes:\n%s", tailFile(out.Name(), 40))
+		}
+	}
+	b, _ := os.ReadFile(ready)
+	bridge, subnet, _ := strings.Cut(strings.TrimSpace(string(b)), " ")
+	m := whileRunning(t, dir, bridge, subnet)
+	child.Process.Signal(syscall.SIGKILL)
+	<-exited
+	if len(processesOf(dir)) == 0 {
+		t.Fatal("no server outlived the killed child: nothing for Cleanup to find")
+	}
+	began := time.Now()
+	if err := kube.Cleanup(ctx, dir, t.Logf); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("TIMING cleanup after a crash: %s", time.Since(began).Round(time.Millisecond))
+	m.nothingLeft(t, before)
+	if err := kube.Cleanup(ctx, dir, t.Logf); err != nil {
+		t.Errorf("a second Cleanup: %v", err)
+	}
+}
+
+// crashChild starts a cluster in dir, runs the pod, says so in
+// dir/crash-ready (the bridge and the subnet) and waits to be killed.
+func crashChild(t *testing.T, dir string) {
+	ctx := context.Background()
+	bins, err := kube.Binaries(ctx, testWriter{t})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := kube.Start(ctx, dir, kube.Options{Binaries: bins, Log: testWriter{t}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runHTTPPod(t, c)
+	if err := os.WriteFile(filepath.Join(dir, "crash-ready"), []byte(c.Bridge+" "+c.Subnet.String()+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Minute)
+	t.Fatal("not killed")
+}
+
+func skipUnlessKube(t *testing.T) {
+	if os.Getenv("LAB_KUBE") != "1" {
+		t.Skip("a real one-node Kubernetes cluster: run it with LAB_KUBE=1 go test -run 'TestOneNodeCluster|TestCleanupAfterCrash' -timeout 30m ./internal/kube/ " +
+			"(root, Docker, containerd, runc and Debian's containernetworking-plugins; the first run builds Kubernetes, about 11 to 14 minutes on 2 cores)")
+	}
+	if os.Geteuid() != 0 {
+		t.Fatal("LAB_KUBE=1 needs root")
+	}
+}
+
+// runHTTPPod builds the test's image, imports it, runs it as the pod
+// "http" and waits until it is Running and serving over HTTP from the
+// host; it returns the pod's IP.
+func runHTTPPod(t *testing.T, c *kube.Cluster) string {
+	ctx := context.Background()
+	tag, err := kube.Program{Name: "kube-http", Main: httpMain}.Image(ctx, testWriter{t})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := c.ImportImage(ctx, tag); err != nil {
 		t.Fatal(err)
 	}
-
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "http", Labels: map[string]string{"app": "lab-kube-http"}},
 		Spec: corev1.PodSpec{
@@ -105,7 +212,7 @@ func TestOneNodeCluster(t *testing.T) {
 			TerminationGracePeriodSeconds: new(int64(1)),
 		},
 	}
-	began = time.Now()
+	began := time.Now()
 	if _, err := c.Client.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -118,14 +225,11 @@ func TestOneNodeCluster(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("pod not Running after 2 minutes: %v, %+v\nkubelet log:\n%s", err, p.Status, tailFile(filepath.Join(dir, "logs", "kubelet.log"), 30))
+			t.Fatalf("pod not Running after 2 minutes: %v, %+v\nkubelet log:\n%s", err, p.Status, tailFile(filepath.Join(c.Dir, "logs", "kubelet.log"), 30))
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
 	t.Logf("TIMING pod created to Running: %s (pod IP %s)", time.Since(began).Round(time.Millisecond), ip)
-	if !c.Subnet.Contains(mustAddr(t, ip)) {
-		t.Errorf("pod IP %s is outside the cluster's subnet %s", ip, c.Subnet)
-	}
 
 	// The pod serves, reached from the host through the bridge.
 	client := &http.Client{Timeout: 2 * time.Second}
@@ -149,53 +253,61 @@ func TestOneNodeCluster(t *testing.T) {
 	if body != "lab-kube-http http\n" {
 		t.Errorf("pod answered %q", body)
 	}
+	return ip
+}
 
-	// What the cluster made, to check after Close.
-	veths := linksOn(t, c.Bridge)
-	if len(veths) == 0 {
-		t.Errorf("no veth on the bridge %s while a pod runs", c.Bridge)
+// made is what a running cluster made, to check after it is gone.
+type made struct {
+	dir, bridge, subnet string
+	veths, shimSockets  []string
+}
+
+// whileRunning notes what the cluster in dir made while a pod runs.
+func whileRunning(t *testing.T, dir, bridge, subnet string) made {
+	m := made{dir: dir, bridge: bridge, subnet: subnet}
+	m.veths = linksOn(t, bridge)
+	if len(m.veths) == 0 {
+		t.Errorf("no veth on the bridge %s while a pod runs", bridge)
 	}
 	shims, _ := filepath.Glob(filepath.Join(dir, "containerd", "state", "io.containerd.runtime.v2.task", "*", "*", "address"))
-	var shimSockets []string
 	for _, f := range shims {
 		b, _ := os.ReadFile(f)
-		shimSockets = append(shimSockets, strings.TrimPrefix(strings.TrimSpace(string(b)), "unix://"))
+		m.shimSockets = append(m.shimSockets, strings.TrimPrefix(strings.TrimSpace(string(b)), "unix://"))
 	}
-	if len(shimSockets) == 0 {
+	if len(m.shimSockets) == 0 {
 		t.Error("no shim of the cluster found while a pod runs")
 	}
 	mounts, _ := kube.MountsUnder(dir)
-	t.Logf("while running: bridge %s, veths %v, %d shims, %d mounts under the directory", c.Bridge, veths, len(shimSockets), len(mounts))
+	t.Logf("while running: bridge %s, veths %v, %d shims, %d mounts under the directory", bridge, m.veths, len(m.shimSockets), len(mounts))
+	return m
+}
 
-	began = time.Now()
-	closed = true
-	if err := c.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("TIMING close: %s", time.Since(began).Round(time.Millisecond))
-
-	// Nothing is left.
-	if pids := processesOf(dir); len(pids) > 0 {
+// nothingLeft checks that nothing the cluster made is left: processes,
+// mounts, links, shim sockets, cgroups, kernel settings, firewall rules,
+// host directories.
+func (m made) nothingLeft(t *testing.T, before host) {
+	t.Helper()
+	if pids := processesOf(m.dir); len(pids) > 0 {
 		t.Errorf("processes of the cluster left: %v", pids)
 	}
-	if m, _ := kube.MountsUnder(dir); len(m) > 0 {
-		t.Errorf("mounts left under %s: %v", dir, m)
+	if left, _ := kube.MountsUnder(m.dir); len(left) > 0 {
+		t.Errorf("mounts left under %s: %v", m.dir, left)
 	}
-	if _, err := netlink.LinkByName(c.Bridge); err == nil {
-		t.Errorf("bridge %s left", c.Bridge)
+	if _, err := netlink.LinkByName(m.bridge); err == nil {
+		t.Errorf("bridge %s left", m.bridge)
 	}
-	for _, v := range veths {
+	for _, v := range m.veths {
 		if _, err := netlink.LinkByName(v); err == nil {
 			t.Errorf("veth %s left", v)
 		}
 	}
-	for _, s := range shimSockets {
+	for _, s := range m.shimSockets {
 		if _, err := os.Stat(s); err == nil {
 			t.Errorf("shim socket %s left", s)
 		}
 	}
-	if m, _ := filepath.Glob("/sys/fs/cgroup/*/lab-kube-*"); len(m) > 0 {
-		t.Errorf("cgroups left: %v", m)
+	if left, _ := filepath.Glob("/sys/fs/cgroup/*/lab-kube-*"); len(left) > 0 {
+		t.Errorf("cgroups left: %v", left)
 	}
 	after := hostState(t)
 	for k, v := range before.sysctls {
@@ -204,7 +316,7 @@ func TestOneNodeCluster(t *testing.T) {
 		}
 	}
 	for _, rule := range after.rules {
-		if strings.Contains(rule, c.Bridge) || strings.Contains(rule, c.Subnet.String()) ||
+		if strings.Contains(rule, m.bridge) || strings.Contains(rule, m.subnet) ||
 			((strings.Contains(rule, "KUBE-") || strings.Contains(rule, "CNI-")) && !before.has(rule)) {
 			t.Errorf("firewall rule left: %s", rule)
 		}
