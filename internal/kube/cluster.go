@@ -110,7 +110,7 @@ func shortID(dir string) string {
 const maxSocketPath = 107
 
 // Start makes a one-node cluster in dir, which the caller owns (it may
-// exist; it must not hold another cluster): certificates, etcd on
+// exist; it must not hold another cluster, running or closed): certificates, etcd on
 // loopback, the API server, the controller manager, the scheduler, a
 // private containerd with the lab's pause image, the CNI configuration of a
 // bridge network, and the kubelet; it writes an admin kubeconfig
@@ -138,6 +138,9 @@ func Start(ctx context.Context, dir string, opts Options) (c *Cluster, err error
 	}
 	if _, err := os.Stat(l.record()); err == nil {
 		return nil, fmt.Errorf("kube: %s already holds a cluster (%s): Close it, or run Cleanup on the directory", dir, l.record())
+	}
+	if _, err := os.Stat(l.record() + ".closed"); err == nil {
+		return nil, fmt.Errorf("kube: %s held a cluster before (its etcd data, certificates and images are there): start a new one in another directory", dir)
 	}
 	timeout := opts.Timeout
 	if timeout == 0 {

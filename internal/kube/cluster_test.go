@@ -375,7 +375,7 @@ func hostState(t *testing.T) host {
 	// iptables-save without counters, and the nftables rule set: the
 	// rules as lines (other work on the machine adds and removes its own
 	// meanwhile, so the test looks for the cluster's names only).
-	for _, cmd := range [][]string{{"iptables-save"}, {"ip6tables-save"}, {"nft", "list", "ruleset"}} {
+	for _, cmd := range [][]string{{"iptables-save"}, {"ip6tables-save"}, {"iptables-legacy-save"}, {"ip6tables-legacy-save"}, {"nft", "list", "ruleset"}} {
 		out, err := exec.Command(cmd[0], cmd[1:]...).Output()
 		if err != nil {
 			t.Logf("%s: %v (not checked)", strings.Join(cmd, " "), err)
