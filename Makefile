@@ -26,7 +26,7 @@ test-deps:
 
 # The real one-node Kubernetes cluster (internal/kube, docs/kubernetes.md): root,
 # Docker, containerd, runc and Debian's containernetworking-plugins (installed
-# here, as root); the first run builds Kubernetes, 11 to 14 minutes on 2 cores.
+# here, as root); the first run builds Kubernetes, 9 to 14 minutes on 2 cores.
 .PHONY: test-kube
 test-kube:
 	@[ -x /usr/lib/cni/bridge ] || { [ "$$(id -u)" = 0 ] && apt-get update && apt-get install -y containernetworking-plugins; }

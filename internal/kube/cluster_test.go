@@ -181,7 +181,7 @@ func crashChild(t *testing.T, dir string) {
 func skipUnlessKube(t *testing.T) {
 	if os.Getenv("LAB_KUBE") != "1" {
 		t.Skip("a real one-node Kubernetes cluster: run it with LAB_KUBE=1 go test -run 'TestOneNodeCluster|TestCleanupAfterCrash' -timeout 30m ./internal/kube/ " +
-			"(root, Docker, containerd, runc and Debian's containernetworking-plugins; the first run builds Kubernetes, about 11 to 14 minutes on 2 cores)")
+			"(root, Docker, containerd, runc and Debian's containernetworking-plugins; the first run builds Kubernetes, 9 to 14 minutes on 2 cores)")
 	}
 	if os.Geteuid() != 0 {
 		t.Fatal("LAB_KUBE=1 needs root")
