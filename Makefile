@@ -24,6 +24,14 @@ test: test-deps
 test-deps:
 	@{ command -v chromium >/dev/null 2>&1 && command -v python3 >/dev/null 2>&1; } || { [ "$$(id -u)" = 0 ] && apt-get update && apt-get install -y chromium python3; } || echo "chromium missing: the browser test will skip (as root, make test-deps installs it)"
 
+# The real one-node Kubernetes cluster (internal/kube, docs/kubernetes.md): root,
+# Docker, containerd, runc and Debian's containernetworking-plugins (installed
+# here, as root); the first run builds Kubernetes, 9 to 14 minutes on 2 cores.
+.PHONY: test-kube
+test-kube:
+	@[ -x /usr/lib/cni/bridge ] || { [ "$$(id -u)" = 0 ] && apt-get update && apt-get install -y containernetworking-plugins; }
+	LAB_KUBE=1 $(GO) test -count=1 -v -run 'TestOneNodeCluster|TestCleanupAfterCrash' -timeout 40m ./internal/kube/
+
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...

@@ -146,12 +146,30 @@ func (p Program) Build(ctx context.Context, progress io.Writer) ([]byte, error) 
 	if len(p.Get) == 0 {
 		mod = "-mod=readonly"
 	}
+	run := goRunner(ctx, dir, mod, progress, p.Binary+" "+p.Version)
+	if len(p.Get) > 0 {
+		if err := run(append([]string{"get"}, p.Get...)...); err != nil {
+			return nil, err
+		}
+	}
+	out := filepath.Join(dir, p.Binary)
+	if err := run("build", "-trimpath", "-ldflags=-s -w", "-o", out, "."); err != nil {
+		return nil, err
+	}
+	return os.ReadFile(out)
+}
+
+// goRunner returns a function that runs the go command in dir, for
+// linux/amd64 without cgo and with mod (-mod=mod or -mod=readonly), its
+// output copied to progress, if any. A failed command's error names the
+// step and what, and ends with the last lines the go command wrote.
+func goRunner(ctx context.Context, dir, mod string, progress io.Writer, what string) func(args ...string) error {
 	env := append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch, "GOFLAGS="+mod+" -buildvcs=false")
 	var shared io.Writer
 	if progress != nil {
 		shared = &lockedWriter{w: progress}
 	}
-	run := func(args ...string) error {
+	return func(args ...string) error {
 		cmd := exec.CommandContext(ctx, "go", args...)
 		cmd.Dir = dir
 		cmd.Env = env
@@ -163,20 +181,10 @@ func (p Program) Build(ctx context.Context, progress io.Writer) ([]byte, error) 
 			cmd.Stderr = &stderr
 		}
 		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("go %s of %s %s: %w: %s", args[0], p.Binary, p.Version, err, lastLines(stderr.String(), 10))
+			return fmt.Errorf("go %s of %s: %w: %s", args[0], what, err, lastLines(stderr.String(), 10))
 		}
 		return nil
 	}
-	if len(p.Get) > 0 {
-		if err := run(append([]string{"get"}, p.Get...)...); err != nil {
-			return nil, err
-		}
-	}
-	out := filepath.Join(dir, p.Binary)
-	if err := run("build", "-trimpath", "-ldflags=-s -w", "-o", out, "."); err != nil {
-		return nil, err
-	}
-	return os.ReadFile(out)
 }
 
 // lockedWriter writes to w one write at a time: the go command's stdout
