@@ -249,7 +249,15 @@ func TestHealAllHealsInReverse(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- n.Execute(ctx, []Occurrence{occ(1, "b", 0, 10000), occ(2, "a", 10, 10000)}) }()
-	for !slices.Contains(acts.get(), "inject 2") {
+	// Wait until both are in effect as the nemesis sees them, not only
+	// injected: the injection returns before the nemesis notes it.
+	for {
+		n.mu.Lock()
+		k := len(n.applied)
+		n.mu.Unlock()
+		if k == 2 {
+			break
+		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	if err := n.HealAll(context.Background()); err != nil {
