@@ -39,7 +39,11 @@ func abortConnections() {
 	const ctl = "/sys/fs/fuse/connections"
 	if _, err := os.Stat(filepath.Join(ctl, ".")); err == nil {
 		if ents, _ := os.ReadDir(ctl); len(ents) == 0 {
-			_ = unix.Mount("none", ctl, "fusectl", 0, "")
+			// Mounted only for the abort, and taken away after it: the
+			// host is left as it was found.
+			if unix.Mount("none", ctl, "fusectl", 0, "") == nil {
+				defer unix.Unmount(ctl, 0)
+			}
 		}
 	}
 	data, err := os.ReadFile("/proc/self/mountinfo")
