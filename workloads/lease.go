@@ -178,7 +178,7 @@ func (LeaseWorkload) Run(ctx context.Context, env Env) (Stats, error) {
 	if panicErr != nil {
 		return stats, panicErr
 	}
-	if err, _ := s.recErr.Load().(error); err != nil {
+	if err := s.err(); err != nil {
 		return stats, err
 	}
 	return stats, nil
@@ -404,7 +404,7 @@ func (LeaseWorkload) FinalReads(ctx context.Context, env Env, firstProc int64) e
 		c.Close()
 	}
 	recordMemberStates(ctx, env, proc, s.record)
-	if err, _ := s.recErr.Load().(error); err != nil {
+	if err := s.err(); err != nil {
 		return err
 	}
 	return ctx.Err()

@@ -161,23 +161,11 @@ func (LockWorkload) Run(ctx context.Context, env Env) (Stats, error) {
 		s.client(ctx, c, node, proc, tickets)
 	})
 	rng := env.Rand
-	s.pace.run(ctx, func(intended time.Time) bool {
-		t := lockTicket{intended: intended, lock: rng.IntN(l.Locks), method: methods[rng.IntN(len(methods))]}
-		select {
-		case <-ctx.Done():
-			return false
-		case tickets <- t:
-			return true
-		}
+	feed(ctx, s.pace, tickets, func(intended time.Time) lockTicket {
+		return lockTicket{intended: intended, lock: rng.IntN(l.Locks), method: methods[rng.IntN(len(methods))]}
 	})
 	close(tickets)
-	if err := wait(); err != nil {
-		return s.pace.snapshot(), err
-	}
-	if err, _ := s.recErr.Load().(error); err != nil {
-		return s.pace.snapshot(), err
-	}
-	return s.pace.snapshot(), nil
+	return finish(s.pace, &s.journal, wait)
 }
 
 // client runs one client: one node, one lease (one process) at a time.

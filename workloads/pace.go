@@ -67,3 +67,31 @@ func (p *pacer) snapshot() Stats {
 	defer p.mu.Unlock()
 	return p.stats
 }
+
+// feed paces tickets into out until ctx ends: next draws the ticket of
+// each intended start, once, in the order the pacer gives them.
+func feed[T any](ctx context.Context, p *pacer, out chan<- T, next func(intended time.Time) T) {
+	p.run(ctx, func(intended time.Time) bool {
+		select {
+		case <-ctx.Done():
+			return false
+		case out <- next(intended):
+			return true
+		}
+	})
+}
+
+// err is the first error recording an event, or nil.
+func (j *journal) err() error {
+	err, _ := j.recErr.Load().(error)
+	return err
+}
+
+// finish waits for the clients (wait, from goClients) and returns the
+// pacer's stats with the first error: the clients', then the journal's.
+func finish(p *pacer, j *journal, wait func() error) (Stats, error) {
+	if err := wait(); err != nil {
+		return p.snapshot(), err
+	}
+	return p.snapshot(), j.err()
+}

@@ -146,25 +146,12 @@ func (QueueWorkload) Run(ctx context.Context, env Env) (Stats, error) {
 		s.publish(ctx, c, node, proc, tickets)
 	})
 	if consumers < env.Concurrency {
-		s.pace.run(ctx, func(intended time.Time) bool {
-			select {
-			case <-ctx.Done():
-				return false
-			case tickets <- intended:
-				return true
-			}
-		})
+		feed(ctx, s.pace, tickets, func(intended time.Time) time.Time { return intended })
 	} else {
 		<-ctx.Done()
 	}
 	close(tickets)
-	if err := wait(); err != nil {
-		return s.pace.snapshot(), err
-	}
-	if err, _ := s.recErr.Load().(error); err != nil {
-		return s.pace.snapshot(), err
-	}
-	return s.pace.snapshot(), nil
+	return finish(s.pace, &s.journal, wait)
 }
 
 // publish runs one publisher: one node, one message at a time, each value
@@ -302,7 +289,7 @@ func (QueueWorkload) FinalReads(ctx context.Context, env Env, firstProc int64) e
 		}()
 	}
 	wg.Wait()
-	if err, _ := s.recErr.Load().(error); err != nil {
+	if err := s.err(); err != nil {
 		return err
 	}
 	return ctx.Err()

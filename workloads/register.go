@@ -137,20 +137,14 @@ func (RegisterWorkload) Run(ctx context.Context, env Env) (Stats, error) {
 	})
 	s.dispatch(ctx, tickets)
 	close(tickets)
-	if err := wait(); err != nil {
-		return s.pace.snapshot(), err
-	}
-	if err, _ := s.recErr.Load().(error); err != nil {
-		return s.pace.snapshot(), err
-	}
-	return s.pace.snapshot(), nil
+	return finish(s.pace, &s.journal, wait)
 }
 
 // dispatch hands out operations at their intended times until ctx ends.
 func (s *session) dispatch(ctx context.Context, out chan<- ticket) {
 	rng := s.env.Rand
 	total := s.cfg.Mix.Read + s.cfg.Mix.Write + s.cfg.Mix.CAS
-	s.pace.run(ctx, func(intended time.Time) bool {
+	feed(ctx, s.pace, out, func(intended time.Time) ticket {
 		x := rng.Float64() * total
 		f := "cas"
 		switch {
@@ -159,12 +153,7 @@ func (s *session) dispatch(ctx context.Context, out chan<- ticket) {
 		case x < s.cfg.Mix.Read+s.cfg.Mix.Write:
 			f = "write"
 		}
-		select {
-		case <-ctx.Done():
-			return false
-		case out <- ticket{intended: intended, f: f, key: rng.IntN(s.cfg.Keys)}:
-			return true
-		}
+		return ticket{intended: intended, f: f, key: rng.IntN(s.cfg.Keys)}
 	})
 }
 
@@ -312,7 +301,7 @@ func (RegisterWorkload) FinalReads(ctx context.Context, env Env, firstProc int64
 		c.Close()
 	}
 	recordMemberStates(ctx, env, proc, s.record)
-	if err, _ := s.recErr.Load().(error); err != nil {
+	if err := s.err(); err != nil {
 		return err
 	}
 	return ctx.Err()

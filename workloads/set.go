@@ -134,23 +134,11 @@ func (SetWorkload) Run(ctx context.Context, env Env) (Stats, error) {
 		s.client(ctx, c, node, proc, tickets)
 	})
 	rng := env.Rand
-	s.pace.run(ctx, func(intended time.Time) bool {
-		t := setTicket{intended: intended, read: rng.Float64() < p.ReadFraction, key: rng.IntN(p.Keys)}
-		select {
-		case <-ctx.Done():
-			return false
-		case tickets <- t:
-			return true
-		}
+	feed(ctx, s.pace, tickets, func(intended time.Time) setTicket {
+		return setTicket{intended: intended, read: rng.Float64() < p.ReadFraction, key: rng.IntN(p.Keys)}
 	})
 	close(tickets)
-	if err := wait(); err != nil {
-		return s.pace.snapshot(), err
-	}
-	if err, _ := s.recErr.Load().(error); err != nil {
-		return s.pace.snapshot(), err
-	}
-	return s.pace.snapshot(), nil
+	return finish(s.pace, &s.journal, wait)
 }
 
 // client runs one client: one node, one process at a time.
@@ -279,7 +267,7 @@ func (SetWorkload) FinalReads(ctx context.Context, env Env, firstProc int64) err
 	mctx, mcancel := context.WithTimeout(ctx, env.Timeout+10*time.Second)
 	defer mcancel()
 	recordMemberStates(mctx, env, s.nextProc.Load(), s.record)
-	if err, _ := s.recErr.Load().(error); err != nil {
+	if err := s.err(); err != nil {
 		return err
 	}
 	if err := errors.Join(unread...); err != nil {
